@@ -191,9 +191,8 @@ def load_images(path: str | Path, kind: Kind | None = None, indices: np.ndarray 
         if indices is None:
             images = f["images"][:count]
         else:
-            order = np.argsort(indices)
-            images = np.empty((len(indices), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
-            images[order] = f["images"][np.asarray(indices)[order]]
+            unique, inverse = np.unique(np.asarray(indices), return_inverse=True)  # h5py wants increasing
+            images = f["images"][unique][inverse] if len(unique) else np.empty((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 

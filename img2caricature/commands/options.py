@@ -19,4 +19,12 @@ def add_training(p: argparse.ArgumentParser, default_config: str, default_out: s
     p.add_argument("--steps", type=int, default=None, help="training steps (overrides the config)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last training state")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="stop after this much wall time (resumable with --resume)")
     add_device(p)
+
+
+def stop_early(args: argparse.Namespace):
+    from img2caricature.train.run import StopEarly
+
+    return StopEarly(seconds=args.time_limit * 60) if args.time_limit else None

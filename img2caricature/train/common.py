@@ -1,0 +1,45 @@
+"""Small helpers the trainers share: sub-configs, batches from RAM, mixed precision, inference in chunks."""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import nullcontext
+from typing import Any, Callable, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+def sub_config(cls: type[T], flat: Any, **extra: Any) -> T:
+    """Build dataclass `cls` from the same-named fields of a flat config."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in dataclasses.asdict(flat).items() if k in names}
+    return cls(**{**values, **extra})
+
+
+def autocast(device: torch.device):
+    """fp16 autocast on CUDA (with a GradScaler), plain float32 on the CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return nullcontext()
+
+
+def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
+    return torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+
+
+def random_batch(indices: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Indices of a random batch (global torch RNG, so a resumed run draws the same batches)."""
+    return indices[torch.randint(len(indices), (batch_size,))]
+
+
+@torch.no_grad()
+def map_batches(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 256,
+                device: torch.device | None = None) -> torch.Tensor:
+    """Apply `fn` to `x` in chunks (moving each to `device`), results concatenated on the CPU."""
+    out = []
+    for start in range(0, len(x), batch_size):
+        chunk = x[start:start + batch_size]
+        out.append(fn(chunk.to(device) if device is not None else chunk).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)

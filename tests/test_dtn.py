@@ -1,0 +1,145 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from img2caricature import checkpoint, losses
+from img2caricature.config import load_config
+from img2caricature.nets.dtn import FROM_SOURCE, FROM_TARGET, REAL_TARGET
+from img2caricature.nets.encoder import load_encoder
+from img2caricature.train.dtn import (Batch, DTNConfig, build_nets, discriminator_step, generator_losses,
+                                      train_dtn, train_step)
+from img2caricature.train.common import grad_scaler
+from img2caricature.train.run import StopEarly
+from img2caricature.translate import load_translator
+from tests.conftest import TINY_DTN
+
+
+def tiny_setup(tiny_run, **overrides):
+    cfg = load_config(DTNConfig, None, TINY_DTN + [f"{k}={v}" for k, v in overrides.items()])
+    torch.manual_seed(0)
+    nets = build_nets(load_encoder(tiny_run["encoder"]), cfg, torch.device("cpu"))
+    x_faces = torch.rand(4, 3, 152, 152) * 2 - 1
+    x_emoji = torch.rand(4, 3, 152, 152) * 2 - 1
+    batch = Batch(nets.f.encode(x_faces), nets.f.encode(x_emoji),
+                  torch.nn.functional.interpolate(x_emoji, size=cfg.output_size, mode="area"))
+    opt_g = torch.optim.Adam(nets.g.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(nets.D.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    return cfg, nets, batch, opt_g, opt_d
+
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_shapes(tiny_run):
+    cfg, nets, batch, *_ = tiny_setup(tiny_run)
+    out = nets.g(batch.f_source)
+    assert out.shape == (4, 3, 64, 64) and out.min() >= -1 and out.max() <= 1
+    assert nets.D(out).shape == (4, 3)
+    cfg128, nets128, batch128, *_ = tiny_setup(tiny_run, output_size=128, d_widths="[8,16,16,16,16]")
+    assert nets128.g(batch128.f_source).shape == (4, 3, 128, 128)
+
+
+def test_one_step_updates_g_and_D_and_never_f(tiny_run):
+    cfg, nets, batch, opt_g, opt_d = tiny_setup(tiny_run)
+    f0, g0, d0 = snapshot(nets.f), snapshot(nets.g), snapshot(nets.D)
+    parts = train_step(nets, batch, cfg, opt_g, opt_d, grad_scaler(batch.target.device), grad_scaler(batch.target.device))
+    assert all(torch.isfinite(torch.tensor(v)) for v in parts.values())
+    assert {"L_D", "L_GANG", "L_CONST", "L_TID", "L_TV", "L_G"} <= set(parts)
+    f1, g1, d1 = snapshot(nets.f), snapshot(nets.g), snapshot(nets.D)
+    assert all(torch.equal(f0[k], f1[k]) for k in f0)  # bit-identical, buffers included
+    changed = lambda a, b: [k for k in a if a[k].is_floating_point() and not torch.equal(a[k], b[k])]  # noqa: E731
+    g_weights = [k for k in g0 if k.endswith("weight")]
+    d_weights = [k for k in d0 if k.endswith("weight")]
+    assert set(g_weights) <= set(changed(g0, g1))
+    assert set(d_weights) <= set(changed(d0, d1))
+
+
+def test_const_gradient_reaches_g_through_f(tiny_run):
+    cfg, nets, batch, *_ = tiny_setup(tiny_run, alpha=1.0, beta=0.0, gamma=0.0)
+    nets.D.requires_grad_(False)
+    const = losses.representation_distance(nets.f.encode(nets.g(batch.f_source)), batch.f_source)
+    const.backward()
+    g_grads = [p.grad for p in nets.g.parameters()]
+    assert all(g is not None for g in g_grads) and sum(g.abs().sum() for g in g_grads) > 0
+    assert all(p.grad is None for p in nets.f.parameters())
+
+
+def test_discriminator_classes_are_wired_right(tiny_run):
+    """Train D alone on fixed inputs: it must learn the paper's three classes in order."""
+    cfg, nets, batch, opt_g, opt_d = tiny_setup(tiny_run)
+    scaler = grad_scaler(batch.target.device)
+    # representations from two clearly different places, so g's two outputs differ
+    batch = Batch(torch.randn(4, 16) + 3, torch.randn(4, 16) - 3, batch.target)
+    for _ in range(60):
+        discriminator_step(nets, batch, opt_d, scaler)
+    with torch.no_grad():  # D as the step sees it: one batch of all three kinds
+        logits = nets.D(torch.cat([nets.g(batch.f_source), nets.g(batch.f_target), batch.target]))
+    ls, lt, lr = logits.argmax(1).split(4)
+    assert (ls == FROM_SOURCE).all() and (lt == FROM_TARGET).all() and (lr == REAL_TARGET).all()
+
+
+def test_gang_pushes_generated_towards_real():
+    confident_real = torch.tensor([[-9.0, -9.0, 9.0]] * 2)
+    confident_fake = torch.tensor([[9.0, -9.0, -9.0]] * 2)
+    assert losses.dtn_gang_loss(confident_real, confident_real) < 1e-3
+    assert losses.dtn_gang_loss(confident_fake, confident_fake) > 10
+    loss, parts = losses.dtn_discriminator_loss(torch.tensor([[9.0, -9, -9]]), torch.tensor([[-9.0, 9, -9]]),
+                                                torch.tensor([[-9.0, -9, 9]]))
+    assert loss < 1e-3 and set(parts) == {"L_D", "D/from_source", "D/from_target", "D/real"}
+
+
+def test_weights_are_used(tiny_run):
+    cfg, nets, batch, *_ = tiny_setup(tiny_run, alpha=0.0, beta=0.0, gamma=0.0)
+    total, parts = generator_losses(nets, batch, cfg)
+    assert total.item() == pytest.approx(parts["L_GANG"], rel=1e-5)
+    cfg2, nets2, batch2, *_ = tiny_setup(tiny_run, alpha=100.0, beta=1.0, gamma=0.05)
+    total2, p = generator_losses(nets2, batch2, cfg2)
+    expected = p["L_GANG"] + 100 * p["L_CONST"] + p["L_TID"] + 0.05 * p["L_TV"]
+    assert total2.item() == pytest.approx(expected, rel=1e-4)
+
+
+def _losses(run_dir):
+    return {r["step"]: r["L_G"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())}
+
+
+def test_train_writes_snapshot_samples_and_resume_reproduces(tiny_run, tmp_path):
+    cfg = load_config(DTNConfig, None, TINY_DTN + ["steps=4"])
+    t = tiny_run
+    train_dtn(t["faces"], t["emoji"], t["encoder"], tmp_path / "straight", cfg, show_progress=False)
+    train_dtn(t["faces"], t["emoji"], t["encoder"], tmp_path / "resumed", cfg, show_progress=False,
+              stop=StopEarly(steps=2))
+    assert sorted(_losses(tmp_path / "resumed")) == [1, 2]
+    train_dtn(t["faces"], t["emoji"], t["encoder"], tmp_path / "resumed", cfg, resume=True, show_progress=False)
+    assert _losses(tmp_path / "straight") == pytest.approx(_losses(tmp_path / "resumed"), rel=1e-5)
+    run_dir = tmp_path / "straight"
+    assert sorted(p.name for p in run_dir.glob("state-*.pt")) == ["state-00000002.pt", "state-00000004.pt"]
+    assert (run_dir / "samples" / "faces-00000004.png").exists() and (run_dir / "samples" / "emoji-00000004.png").exists()
+    translator = load_translator(run_dir / "dtn.pt")  # one file is enough: g and its f
+    emoji = translator(torch.rand(2, 3, 152, 152) * 2 - 1)
+    assert emoji.shape == (2, 3, 64, 64)
+    assert json.loads((run_dir / "config.json").read_text())["steps"] == 4
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tiny_run, tmp_path):
+    from img2caricature.errors import UserError
+
+    cfg = load_config(DTNConfig, None, TINY_DTN + ["steps=4", "lr_g=1e30", "lr_d=1e30"])
+    t = tiny_run
+    with pytest.raises(UserError, match="training stopped: step .* is (nan|inf)"):
+        train_dtn(t["faces"], t["emoji"], t["encoder"], tmp_path / "nan", cfg, show_progress=False)
+
+
+def test_torchrun_two_processes_on_cpu(tiny_run, tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    args = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "img2caricature", "train-dtn",
+            "--faces", str(tiny_run["faces"]), "--emoji", str(tiny_run["emoji"]), "--encoder", str(tiny_run["encoder"]),
+            "--out", str(tmp_path / "ddp"), "--steps", "2", "--device", "cpu"] + sum([["--set", s] for s in TINY_DTN], [])
+    out = subprocess.run(args, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert checkpoint.load(tmp_path / "ddp" / "state-00000002.pt")["step"] == 2
