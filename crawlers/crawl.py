@@ -46,6 +46,7 @@ class CrawlResult:
     summary: Summary
     complete: bool                    # the file holds `count` records
     stopped_because: str = ""
+    interrupted: bool = False         # Ctrl-C: what was fetched is stored, rerun to continue
 
 
 class _Crawl:
@@ -136,13 +137,17 @@ def crawl(source: Source, opts: CrawlOptions) -> CrawlResult:
     with EmojiStore(opts.out, producer=f"img2car crawl ({source.name})",
                     param_names=source.names, param_values=source.values) as store:
         job = _Crawl(source, opts, store)
+        interrupted = False
         try:
             if store.count < opts.count:
                 asyncio.run(job.run())
+        except KeyboardInterrupt:
+            interrupted, job.stop_reason = True, "interrupted"
+            job.summary.interrupted = True
         finally:
             job.close()  # flushes: a Ctrl-C keeps everything fetched so far
         summary = job.summary
         summary.total = store.count
     summary.seconds = time.monotonic() - start
     complete = summary.total >= opts.count
-    return CrawlResult(summary, complete, "" if complete else job.stop_reason)
+    return CrawlResult(summary, complete, "" if complete else job.stop_reason, interrupted)

@@ -28,21 +28,28 @@ def import_folder(folder: str | Path, out: str | Path, progress: bool = True) ->
     summary = Summary()
     start = time.monotonic()
     with EmojiStore(out, producer="img2car import-emoji", param_names=[]) as store:
-        for path in tqdm(files, desc="import-emoji", unit="img", disable=not progress, dynamic_ncols=True):
-            source = str(path.resolve())  # absolute, so a rerun from another directory still resumes
-            if source in store.urls:
-                summary.already_stored += 1
-                continue
-            try:
-                image, sha = to_record(path)
-            except images.ImageError as err:
-                summary.fail(err.reason)
-                continue
-            if store.add(image, (), source, sha):
-                summary.stored += 1
-            else:
-                summary.duplicates += 1
+        try:
+            for path in tqdm(files, desc="import-emoji", unit="img", disable=not progress, dynamic_ncols=True):
+                _import_one(path, store, summary)
+        except KeyboardInterrupt:
+            summary.interrupted = True  # the store still flushes what was read: a rerun continues
         store.flush()
         summary.total = store.count
     summary.seconds = time.monotonic() - start
     return summary
+
+
+def _import_one(path: Path, store: EmojiStore, summary: Summary) -> None:
+    source = str(path.resolve())  # absolute, so a rerun from another directory still resumes
+    if source in store.urls:
+        summary.already_stored += 1
+        return
+    try:
+        image, sha = to_record(path)
+    except images.ImageError as err:
+        summary.fail(err.reason)
+        return
+    if store.add(image, (), source, sha):
+        summary.stored += 1
+    else:
+        summary.duplicates += 1

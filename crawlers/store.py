@@ -39,6 +39,7 @@ class EmojiStore:
         self.hashes: set[str] = set(_strings(f["sha256"][:n]))
         self.urls: set[str] = set(_strings(f["urls"][:n]))
         self.param_keys: set[tuple[int, ...]] = {tuple(row) for row in f["params"][:n].tolist()}
+        self._written = n  # kept here: reading the HDF5 attribute costs ~0.3 ms, too much per record
         self._pending: list[tuple[np.ndarray, tuple[int, ...], str, str]] = []
         self._batch_size = batch_size
         self._max_delay_s = max_delay_s
@@ -66,7 +67,7 @@ class EmojiStore:
     @property
     def count(self) -> int:
         """Records stored, including those still waiting in the buffer."""
-        return self.writer.count + len(self._pending)
+        return self._written + len(self._pending)
 
     def has_params(self, params: tuple[int, ...]) -> bool:
         return params in self.param_keys
@@ -87,10 +88,12 @@ class EmojiStore:
         self._last_flush = time.monotonic()
         if not self._pending:
             return
-        images, params, urls, shas = zip(*self._pending)
+        # Take the batch first: if Ctrl-C lands inside append, it is lost, never written twice.
+        batch, self._pending = self._pending, []
+        images, params, urls, shas = zip(*batch)
         params_array = np.array(params, np.int32).reshape(len(params), len(self.param_names))
-        self.writer.append(images=np.stack(images), params=params_array, urls=list(urls), sha256=list(shas))
-        self._pending.clear()
+        self._written = self.writer.append(images=np.stack(images), params=params_array, urls=list(urls),
+                                           sha256=list(shas))
 
     def close(self) -> None:
         if self.writer.file.id.valid:

@@ -15,6 +15,7 @@ class Summary:
     failed: Counter = field(default_factory=Counter)  # reason -> count
     retries: int = 0                # extra attempts made (crawl only)
     seconds: float = 0.0
+    interrupted: bool = False       # stopped by Ctrl-C; a rerun continues
 
     def fail(self, reason: str) -> None:
         self.failed[reason] += 1
@@ -33,4 +34,6 @@ class Summary:
         out.append(f"failed:     {self.n_failed}" + (f" ({reasons})" if reasons else ""))
         if self.retries:
             out.append(f"retries:    {self.retries}")
+        if self.interrupted:
+            out.append("interrupted: run the same command again to continue")
         return out

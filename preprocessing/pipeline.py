@@ -1,6 +1,6 @@
 """Photos -> a faces dataset: read, detect and crop in parallel, then write in order.
 
-Workers (multiprocessing) each load the detector once; results come back in input
+Workers (multiprocessing, `worker.py`) each load the detector once; results come back in input
 order (`imap`), so the output is the same file on every run. Photos arrive grouped by
 identity, so one identity's crops are buffered, and written with the next dense label
 only if there are at least `min_per_identity` of them.
@@ -19,12 +19,10 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from img2caricature import __version__, dataset
-from img2caricature.images import ImageError, read_image
-from preprocessing.detect import Box, FaceOptions, find_faces, warm_up
+from img2caricature import __version__
+from preprocessing.detect import FaceOptions
 from preprocessing.layouts import Photo
-
-STATUSES = ("ok", "no face", "several faces", "too small", "unreadable")
+from preprocessing.worker import Outcome, init_worker, process_photo
 
 
 @dataclass(frozen=True)
@@ -33,18 +31,6 @@ class PreprocessOptions:
     min_per_identity: int = 2
     workers: int = 1
     chunksize: int = 8
-
-
-@dataclass
-class Outcome:
-    """What happened to one photo. `crop` is set only when status is "ok"."""
-
-    photo: Photo
-    status: str
-    reason: str = ""                          # for unreadable photos: the ImageError reason
-    boxes: list[Box] = field(default_factory=list)
-    chosen: Box | None = None
-    crop: np.ndarray | None = None
 
 
 @dataclass
@@ -77,45 +63,20 @@ class Summary:
         ]
 
 
-# ---- one photo (runs in the workers) ----------------------------------------------
-
-_options: FaceOptions | None = None
-
-
-def _init_worker(options: FaceOptions, single_thread: bool) -> None:
-    global _options
-    _options = options
-    if single_thread:  # one thread per process: N processes already fill N cores
-        import cv2
-        import torch
-
-        cv2.setNumThreads(1)
-        torch.set_num_threads(1)
-    warm_up(options.detect)
-
-
-def process_photo(photo: Photo, options: FaceOptions | None = None) -> Outcome:
-    """Read one photo and crop its face. Never raises for a bad input: the outcome says why."""
-    options = options or _options or FaceOptions()
-    try:
-        rgb = read_image(photo.path)
-    except ImageError as err:
-        return Outcome(photo, "unreadable", err.reason)
-    result = find_faces(rgb, options)
-    if result.status != "ok":
-        return Outcome(photo, result.status, boxes=result.boxes)
-    return Outcome(photo, "ok", boxes=result.boxes, chosen=result.chosen[0], crop=result.crops[0])
-
-
 def _outcomes(photos: list[Photo], options: PreprocessOptions) -> Iterator[Outcome]:
     if options.workers <= 1:
-        _init_worker(options.faces, single_thread=False)
+        init_worker(options.faces, single_thread=False)
         yield from map(process_photo, photos)
         return
-    # fork starts workers fast and shares the loaded modules; spawn elsewhere.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
-    with ctx.Pool(options.workers, initializer=_init_worker, initargs=(options.faces, True)) as pool:
+    # Not plain fork: a process that has already run OpenCV or torch holds thread pools,
+    # and a forked child can hang on their locks (seen after an in-process MTCNN run).
+    # A fork server is a clean process; it imports the worker module once, then forks fast.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["preprocessing.worker"])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(options.workers, initializer=init_worker, initargs=(options.faces, True)) as pool:
         yield from pool.imap(process_photo, photos, chunksize=options.chunksize)
 
 
@@ -146,6 +107,8 @@ def preprocess(
     interrupted run never leaves a half dataset under the real name.
     """
     from tqdm import tqdm
+
+    from img2caricature import dataset
 
     out = Path(out)
     partial = out.with_name(out.name + ".partial")

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from img2caricature.images import ImageError, read_image
-from preprocessing.pipeline import Outcome
+from preprocessing.worker import Outcome
 
 
 class Reservoir:

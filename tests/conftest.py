@@ -73,3 +73,5 @@ def tiny_run(tmp_path_factory) -> dict[str, Path]:
     cfg = load_config(EncoderTrainConfig, None, TINY_ENCODER + ["steps=2"])
     train_encoder(faces, root / "encoder", cfg, show_progress=False)
     return {"root": root, "faces": faces, "emoji": emoji, "encoder": root / "encoder" / "encoder.pt"}
+TINY_CYCLEGAN = ["size=16", "ngf=4", "n_down=1", "n_blocks=1", "ndf=4", "d_layers=2", "batch_size=2", "pool_size=3",
+                 "heldout_emoji=4", "log_every=1", "sample_every=2", "checkpoint_every=2", "n_samples=4", "seed=0"]

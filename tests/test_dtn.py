@@ -143,3 +143,25 @@ def test_torchrun_two_processes_on_cpu(tiny_run, tmp_path):
     out = subprocess.run(args, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert checkpoint.load(tmp_path / "ddp" / "state-00000002.pt")["step"] == 2
+
+
+def test_const_weight_ramps_in_only_when_asked():
+    from img2caricature.train.dtn import const_weight
+
+    paper = DTNConfig(alpha=100.0)
+    assert const_weight(1, paper) == 100.0
+    ramped = DTNConfig(alpha=10.0, const_ramp_steps=100)
+    assert [const_weight(s, ramped) for s in (0, 50, 100, 500)] == [0.0, 5.0, 10.0, 10.0]
+
+
+def test_loss_curves_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from img2caricature.train.curves import plot_curves
+
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": s, "L_D": 1.0 / s, "L_G": float(s)}) + "\n" for s in range(1, 20)))
+    out = plot_curves(metrics, tmp_path / "curves.png")
+    from PIL import Image
+
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.width > 300

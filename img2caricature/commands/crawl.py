@@ -50,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     if not result.complete:
         print(f"img2car crawl: stopped before {args.count}: {result.stopped_because}", file=sys.stderr)
-        return 1
+        return 130 if result.interrupted else 1
     return 0

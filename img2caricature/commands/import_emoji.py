@@ -17,4 +17,6 @@ def run(args: argparse.Namespace) -> int:
     summary = import_folder(args.folder, args.out, progress=not args.no_progress)
     for line in summary.lines():
         print(line)
+    if summary.interrupted:
+        return 130
     return 1 if summary.n_failed else 0

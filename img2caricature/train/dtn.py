@@ -22,9 +22,10 @@ from img2caricature.errors import UserError
 from img2caricature.nets.dtn import (Discriminator, DiscriminatorConfig, Generator, GeneratorConfig,
                                      init_dcgan)
 from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
-from img2caricature.runtime import log, seed_everything
+from img2caricature.runtime import log
 from img2caricature.train import distributed, run
 from img2caricature.train.common import autocast, grad_scaler, map_batches, random_batch
+from img2caricature.train.curves import write_curves
 from img2caricature.train.samples import save_pairs
 from img2caricature.translate import dtn_snapshot
 
@@ -40,6 +41,7 @@ class DTNConfig:
     beta: float = 1.0          # L_TID
     gamma: float = 0.05        # L_TV
     const_distance: Literal["mse", "cosine"] = "mse"
+    const_ramp_steps: int = 0   # alpha grows linearly from 0 over these steps (0: from the start, as the paper)
     # optimisation
     steps: int = 10000
     batch_size: int = 32
@@ -103,24 +105,37 @@ def discriminator_step(nets: Nets, batch: Batch, opt_d: torch.optim.Optimizer,
     return parts
 
 
-def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig) -> tuple[torch.Tensor, dict[str, float]]:
+def const_weight(step: int, cfg: DTNConfig) -> float:
+    """alpha, ramped in: a small f is easy to fool, and an early, strong L_CONST teaches g
+    adversarial textures before L_TID and L_GANG have taught it what an emoji looks like."""
+    if cfg.const_ramp_steps <= 0:
+        return cfg.alpha
+    return cfg.alpha * min(1.0, step / cfg.const_ramp_steps)
+
+
+def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | None = None
+                     ) -> tuple[torch.Tensor, dict[str, float]]:
     from_source = nets.g(batch.f_source)          # g(f(s))
     from_target = nets.g(batch.f_target)          # g(f(t))
-    logits = nets.D(torch.cat([from_source, from_target]))
-    ls, lt = logits.split(len(from_source))
+    # D sees the same mix as in its own step (real emoji included), so its BatchNorm
+    # statistics match; a batch of fakes alone would be normalised differently and
+    # g could satisfy L_GANG against a D that does not exist.
+    logits = nets.D(torch.cat([from_source, from_target, batch.target]))
+    ls, lt, _ = logits.split(len(from_source))
     gang = losses.dtn_gang_loss(ls, lt)
     const = losses.representation_distance(nets.f.encode(from_source), batch.f_source, cfg.const_distance)
     tid = F.mse_loss(from_target.float(), batch.target.float())
     tv = losses.total_variation(torch.cat([from_source, from_target]).float())
-    total = gang + cfg.alpha * const + cfg.beta * tid + cfg.gamma * tv
+    alpha = cfg.alpha if alpha is None else alpha
+    total = gang + alpha * const + cfg.beta * tid + cfg.gamma * tv
     return total, {"L_G": total.item(), "L_GANG": gang.item(), "L_CONST": const.item(),
                    "L_TID": tid.item(), "L_TV": tv.item()}
 
 
 def generator_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g: torch.optim.Optimizer,
-                   scaler: torch.amp.GradScaler) -> dict[str, float]:
+                   scaler: torch.amp.GradScaler, alpha: float | None = None) -> dict[str, float]:
     with autocast(batch.target.device):
-        loss, parts = generator_losses(nets, batch, cfg)
+        loss, parts = generator_losses(nets, batch, cfg, alpha)
     opt_g.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(opt_g)  # opt_g holds g's parameters only: D and f get gradients but no update
@@ -128,12 +143,14 @@ def generator_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g: torch.optim.
     return parts
 
 
-def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g, scaler_d) -> dict[str, float]:
+def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g, scaler_d,
+               step: int | None = None) -> dict[str, float]:
     nets.g.train()
     nets.D.train()
     parts = discriminator_step(nets, batch, opt_d, scaler_d)
+    alpha = cfg.alpha if step is None else const_weight(step, cfg)
     for _ in range(cfg.g_steps_per_d):
-        parts.update(generator_step(nets, batch, cfg, opt_g, scaler_g))
+        parts.update(generator_step(nets, batch, cfg, opt_g, scaler_g, alpha))
     return parts
 
 
@@ -163,11 +180,7 @@ def _first_per_identity(indices: np.ndarray, labels: np.ndarray, n: int) -> np.n
 def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNConfig, resume: bool = False,
               device_name: str = "auto", show_progress: bool = True,
               stop: run.StopEarly | None = None) -> dict[str, float]:
-    d = distributed.setup(device_name)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = run.prepare_run_dir(Path(out), cfg, resume, d.is_main)
-    seed_everything(cfg.seed)
+    d, out = run.start(out, cfg, resume, device_name)
 
     enc_snapshot = checkpoint.load(encoder_path)
     if enc_snapshot.get("kind") != "encoder":
@@ -216,8 +229,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
         metrics_log.trim_after(start)
 
     face_ids, emoji_ids = torch.arange(len(face_images)), torch.arange(len(emoji_images))
-    running: dict[str, float] = {}
-    n_running = 0
+    running = run.RunningMeans()
 
     def next_batch() -> Batch:
         fi, ei = random_batch(face_ids, cfg.batch_size), random_batch(emoji_ids, cfg.batch_size)
@@ -229,19 +241,12 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
         return Batch(fs, ft, dataset.to_float(emoji_small[ei].to(d.device)))
 
     def step_fn(step: int) -> dict[str, float]:
-        nonlocal n_running
-        parts = train_step(nets_ddp, next_batch(), cfg, opt_g, opt_d, scaler_g, scaler_d)
-        for k, v in parts.items():
-            running[k] = running.get(k, 0.0) + v
-        n_running += 1
+        parts = train_step(nets_ddp, next_batch(), cfg, opt_g, opt_d, scaler_g, scaler_d, step)
+        running.add(parts)
         return {k: parts[k] for k in ("L_D", "L_GANG", "L_CONST", "L_TID")} | parts
 
     def log_losses(step: int) -> None:
-        nonlocal n_running
-        metrics_log.write(step, {k: v / max(1, n_running) for k, v in running.items()}
-                          | {"elapsed_s": time.time() - t0})
-        running.clear()
-        n_running = 0
+        metrics_log.write(step, running.pop() | {"elapsed_s": time.time() - t0})
 
     def samples(step: int) -> None:
         if not d.is_main:
@@ -252,6 +257,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
             from_emoji = nets.g(f.encode(sample_emoji.to(d.device))).cpu()
         save_pairs(out / "samples" / f"faces-{step:08d}.png", sample_faces, from_faces)
         save_pairs(out / "samples" / f"emoji-{step:08d}.png", sample_emoji, from_emoji)
+        write_curves(out)
 
     def save(step: int) -> None:
         if d.is_main:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from img2caricature import checkpoint, dataset, metrics
 from img2caricature.errors import UserError
 from img2caricature.nets.encoder import Encoder, EncoderConfig, encoder_snapshot
-from img2caricature.runtime import log, seed_everything
+from img2caricature.runtime import log
 from img2caricature.train import distributed, run
 from img2caricature.train.augment import AugmentConfig, augment
 from img2caricature.train.common import autocast, grad_scaler, map_batches, random_batch, sub_config
@@ -92,11 +92,7 @@ def _maybe_pretrained(encoder: Encoder, cfg: EncoderTrainConfig) -> None:
 def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool = False,
                   device_name: str = "auto", show_progress: bool = True,
                   stop: run.StopEarly | None = None) -> dict[str, float]:
-    d = distributed.setup(device_name)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = run.prepare_run_dir(Path(out), cfg, resume, d.is_main)
-    seed_everything(cfg.seed)
+    d, out = run.start(out, cfg, resume, device_name)
 
     info = dataset.info(faces, "faces")
     if info.count == 0:
@@ -127,7 +123,7 @@ def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool 
         scaler.load_state_dict(extra.get("scaler", {})) if extra.get("scaler") else None
         metrics_log.trim_after(start)
 
-    running = {"loss": 0.0, "correct": 0.0, "seen": 0}
+    running = run.RunningMeans()
     t0 = time.time()
 
     def step_fn(step: int) -> dict[str, float]:
@@ -144,16 +140,11 @@ def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool 
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        running["loss"] += loss.item() * len(y)
-        running["correct"] += (logits.argmax(1) == y).sum().item()
-        running["seen"] += len(y)
+        running.add({"train/loss": loss.item(), "train/acc": (logits.argmax(1) == y).float().mean().item()})
         return {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
 
     def log_train(step: int) -> None:
-        n = max(1, running["seen"])
-        metrics_log.write(step, {"train/loss": running["loss"] / n, "train/acc": running["correct"] / n,
-                                 "lr": _lr_at(step, cfg), "elapsed_s": time.time() - t0})
-        running.update(loss=0.0, correct=0.0, seen=0)
+        metrics_log.write(step, running.pop() | {"lr": _lr_at(step, cfg), "elapsed_s": time.time() - t0})
 
     def evaluate(step: int) -> dict[str, float]:
         figures = evaluate_encoder(encoder, images, labels, split, dense, d.device)

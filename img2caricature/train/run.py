@@ -32,6 +32,38 @@ class NonFiniteLoss(Exception):
     pass
 
 
+def start(out: Path, config: Any, resume: bool, device_name: str):
+    """What every trainer does first: join the process group, set threads, record the
+    config in the run directory, seed. Returns (Dist, run directory)."""
+    from img2caricature.runtime import seed_everything
+    from img2caricature.train import distributed
+
+    d = distributed.setup(device_name)
+    if getattr(config, "threads", 0):
+        torch.set_num_threads(config.threads)
+    out = prepare_run_dir(Path(out), config, resume, d.is_main)
+    seed_everything(config.seed)
+    return d, out
+
+
+class RunningMeans:
+    """Sums of per-step losses between two log lines."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.n = 0
+
+    def add(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.n += 1
+
+    def pop(self) -> dict[str, float]:
+        means = {k: v / max(1, self.n) for k, v in self.sums.items()}
+        self.sums, self.n = {}, 0
+        return means
+
+
 def prepare_run_dir(out: Path, config: Any, resume: bool, is_main: bool = True) -> Path:
     """Create `out` and record the config; refuse to silently overwrite a finished run."""
     out = Path(out)

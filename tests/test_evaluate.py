@@ -1,0 +1,127 @@
+"""Each evaluation figure on tiny cases whose answer is known."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from img2caricature.errors import UserError
+from img2caricature.evaluate import attributes
+from img2caricature.evaluate.classifier import ClassifierConfig
+from img2caricature.evaluate.diversity import feature_diversity, pixel_diversity
+from img2caricature.evaluate.heldout import heldout_identities, select_heldout
+from img2caricature.evaluate.realism import c2st, kid
+from img2caricature.evaluate.retrieval import identity_retrieval
+from tests.conftest import SHARED_DATA
+
+TINY_CLF = ClassifierConfig(size=16, widths=(8, 16), steps=40, batch_size=16, lr=3e-3)
+
+
+def test_retrieval_with_a_perfect_oracle_ranks_everyone_first():
+    labels = np.array([0, 0, 1, 1, 1, 2, 2, 3])        # person 3 has one photo: a distractor, not a query
+    oracle = torch.nn.functional.one_hot(torch.from_numpy(labels)).float()
+    r = identity_retrieval(oracle, oracle, labels)
+    assert r == {"median_rank": 1.0, "top1": 1.0, "top5": 1.0, "queries": 7, "gallery": 7}
+
+
+def test_retrieval_of_a_collapsed_generator_is_chance():
+    torch.manual_seed(0)
+    labels = np.repeat(np.arange(20), 2)
+    photos = torch.randn(20, 8)[labels] + 0.1 * torch.randn(40, 8)   # a ruler that knows the people
+    same_emoji = torch.ones(40, 8)                     # every emoji the same: ranks by photo alone
+    r = identity_retrieval(same_emoji, photos, labels)
+    assert r["top1"] < 0.3 and r["median_rank"] > 5
+    flipped = identity_retrieval(-photos, photos, labels)  # emoji that point away from their person: last
+    assert flipped["median_rank"] > 30
+
+
+def test_c2st_identical_sets_are_indistinguishable_and_different_ones_are_not():
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 16, 16) * 2 - 1
+    assert 0.3 <= c2st(x, x.clone(), TINY_CLF)["accuracy"] <= 0.7
+    dark = torch.rand(64, 3, 16, 16) * 0.4 - 1
+    light = torch.rand(64, 3, 16, 16) * 0.4 + 0.6
+    result = c2st(dark, light, TINY_CLF)
+    assert result["accuracy"] >= 0.95 and result["n_test"] == 64
+
+
+def test_kid_is_zero_for_the_same_distribution_and_positive_for_another():
+    torch.manual_seed(0)
+    a, b = torch.randn(300, 32), torch.randn(300, 32)
+    shifted = torch.randn(300, 32) + 0.5
+    same, identical, other = kid(a, b, 10, 100), kid(a, a.clone(), 10, 100), kid(a, shifted, 10, 100)
+    assert abs(same["kid"]) < 0.05 and abs(identical["kid"]) < 0.1
+    assert other["kid"] > 0.5 and other["kid"] > 10 * abs(same["kid"])
+
+
+def test_diversity_of_a_collapsed_generator_is_zero():
+    one = torch.rand(1, 3, 8, 8) * 2 - 1
+    assert pixel_diversity(one.repeat(5, 1, 1, 1)) == pytest.approx(0.0)
+    assert feature_diversity(torch.randn(1, 16).repeat(5, 1)) == pytest.approx(0.0, abs=1e-9)
+    black_and_white = torch.stack([-torch.ones(3, 8, 8), torch.ones(3, 8, 8)])
+    assert pixel_diversity(black_and_white) == pytest.approx(1.0)   # the largest difference there is
+    assert feature_diversity(torch.eye(4)) == pytest.approx(1.0)    # orthogonal features
+
+
+def test_gender_agreement_and_its_chance_level():
+    classes = ["female", "male"]
+    photo = np.array([1, 1, 0, 0])
+    assert attributes.gender_agreement(photo, photo, classes)["agreement"] == 1.0
+    all_male = attributes.gender_agreement(photo, np.ones(4, int), classes)
+    assert all_male["agreement"] == 0.5 and all_male["chance"] == 0.5 and all_male["emoji_male_share"] == 1.0
+
+
+def make_gender_folder(root, n=24, size=24):
+    """'male' images have a red square, 'female' ones a blue one."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rows = ["file,gender"]
+    for i in range(n):
+        gender = "male" if i % 2 else "female"
+        img = rng.integers(100, 160, (size, size, 3)).astype(np.uint8)
+        img[6:18, 6:18] = [220, 30, 30] if gender == "male" else [30, 30, 220]
+        Image.fromarray(img).save(root / f"{i:03d}.png")
+        rows.append(f"{i:03d}.png,{gender}")
+    csv = root.with_suffix(".csv")
+    csv.write_text("\n".join(rows) + "\n")
+    return csv
+
+
+def test_gender_classifier_learns_and_is_cached(tmp_path, monkeypatch):
+    csv = make_gender_folder(tmp_path / "people")
+    clf = attributes.gender_classifier(csv, tmp_path / "people", tmp_path / "cache", "photo", TINY_CLF)
+    assert clf.classes == ["female", "male"] and clf.heldout["accuracy"] == 1.0 and clf.cache.is_file()
+    monkeypatch.setattr(attributes, "fit_classifier", lambda *a, **k: pytest.fail("retrained despite the cache"))
+    again = attributes.gender_classifier(csv, tmp_path / "people", tmp_path / "cache", "photo", TINY_CLF)
+    assert again.heldout == clf.heldout
+    images = torch.stack([torch.full((3, 24, 24), -0.2)] * 2)
+    images[0, 0, 6:18, 6:18], images[1, 2, 6:18, 6:18] = 0.8, 0.8
+    assert list(again.predict(images)) == [1, 0]
+    with pytest.raises(UserError, match="image folder not found"):
+        attributes.gender_classifier(csv, tmp_path / "nowhere", tmp_path / "cache2", "photo", TINY_CLF)
+
+
+def test_heldout_selection_intersects_the_models(tmp_path):
+    from tests.conftest import make_emoji, make_faces
+
+    faces, emoji = make_faces(tmp_path / "faces.h5", n_ids=4, per_id=2), make_emoji(tmp_path / "emoji.h5", n=10)
+    dtn = {"kind": "dtn", "faces": "x/faces.h5", "emoji": "x/emoji.h5", "heldout_emoji": [1, 2, 3],
+           "encoder": {"heldout_identities": ["person1", "person2"]}}
+    cyclegan = {"kind": "cyclegan", "faces": "faces.h5", "emoji": "emoji.h5", "heldout_emoji": [2, 3, 4],
+                "heldout_identities": ["person2", "person3"]}
+    assert heldout_identities(dtn) == ["person1", "person2"] and heldout_identities({"kind": "cyclegan"}) is None
+    sel = select_heldout({"dtn": dtn, "cyclegan": cyclegan}, faces, emoji)
+    assert sel.faces.tolist() == [4, 5] and sel.emoji.tolist() == [2, 3]      # person2's photos; emoji 2, 3
+    other = select_heldout({"dtn": {**dtn, "faces": "other.h5", "emoji": "other.h5"}}, faces, emoji)
+    assert len(other.faces) == 8 and len(other.emoji) == 10                     # another file: all of it
+    with pytest.raises(UserError, match="no identity is held out by every model"):
+        select_heldout({"a": dtn, "b": {**cyclegan, "heldout_identities": ["person0"]}}, faces, emoji)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "bitmoji-faces.csv").exists(), reason="needs ../shared/data")
+def test_the_shared_gender_csvs_read():
+    for name in ("bitmoji-faces", "celeba-hq-aligned"):
+        files, genders = attributes.read_labels(SHARED_DATA / f"{name}.csv", SHARED_DATA / name)
+        assert len(files) >= 1000 and set(genders) == {"female", "male"}
+        images, ok = attributes.load_folder(files[:4], 64)
+        assert images.shape == (4, 3, 64, 64) and images.dtype == torch.uint8
