@@ -22,8 +22,8 @@ FIGURES: dict[str, str] = {
         "people's photos scoring above that person's best other photo (ties count half). Reported: median "
         "rank, top-1 and top-5 (share of queries with rank <= 1, <= 5). Rulers: the independent judge "
         "(--judge-encoder), and the f of each DTN evaluated; CycleGAN has no f of its own, so it is measured "
-        "with the judge and with the DTN's f. The row 'photos' ranks with the photo itself instead of its "
-        "emoji: the best a ruler can do."
+        "with the judge and with the DTN's f. The reference column ranks with the photo itself instead of "
+        "its emoji: the best that ruler can do."
     ),
     "c2st": (
         "Classifier two-sample test: a fresh small CNN is trained for a fixed short budget to tell the model's "
@@ -47,9 +47,8 @@ FIGURES: dict[str, str] = {
     "diversity": (
         "Diversity: the mean over pairs of different people (one photo each) of the mean absolute pixel "
         "difference between their emoji (0..1 scale), and of 1 - cosine similarity of their encoder features "
-        "(the encoder KID uses). "
-        "A collapsed generator (the same emoji for everyone) scores ~0; 'real emoji' gives the figure for "
-        "real held-out emoji."
+        "(the encoder KID uses). A collapsed generator (the same emoji for everyone) scores ~0; the reference "
+        "column gives the figure for real held-out emoji."
     ),
 }
 

@@ -15,9 +15,9 @@ def _fmt(value: Any, percent: bool = False) -> str:
         return "—"
     if percent:
         return f"{100 * value:.1f}%"
-    if isinstance(value, int) or float(value).is_integer():
-        return str(int(value))
-    return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    if isinstance(value, str):
+        return value
+    return f"{value:.4g}"
 
 
 def _get(tree: dict, *keys: str) -> Any:

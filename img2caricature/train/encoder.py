@@ -40,6 +40,7 @@ class EncoderTrainConfig:
     # data split
     heldout_identities: int = 30
     val_per_identity: int = 2
+    split_seed: int = 0        # kept apart from `seed`: a second encoder (a judge) holds out the same people
     # optimisation
     steps: int = 10000
     batch_size: int = 64
@@ -98,7 +99,7 @@ def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool 
     if info.count == 0:
         raise UserError(f"{faces} holds no faces")
     labels = dataset.read_column(faces, "labels", "faces")
-    split = split_faces(labels, cfg.heldout_identities, cfg.val_per_identity, cfg.seed)
+    split = split_faces(labels, cfg.heldout_identities, cfg.val_per_identity, cfg.split_seed)
     if len(split.train_identities) < 2:
         raise UserError(f"{faces}: need at least 2 training identities, found {len(split.train_identities)}")
     images = dataset.load_images(faces, "faces")  # uint8 in RAM: ~70 KB an image

@@ -1,0 +1,81 @@
+"""`img2car evaluate` end to end: a tiny DTN and a tiny CycleGAN, judged on people neither saw."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from img2caricature import checkpoint, dataset
+from img2caricature.cli import main
+from img2caricature.config import load_config
+from img2caricature.train.cyclegan import CycleGANConfig, train_cyclegan
+from img2caricature.train.dtn import DTNConfig, train_dtn
+from tests.conftest import TINY_CYCLEGAN, TINY_DTN
+from tests.test_evaluate import make_gender_folder
+
+TINY_EVAL = ["c2st_steps=3", "c2st_size=16", "gender_steps=3", "gender_size=16", "kid_subsets=2",
+             "grid_people=3", "grid_size=32"]
+
+
+@pytest.fixture(scope="module")
+def models(tiny_run) -> dict[str, Path]:
+    root = tiny_run["root"]
+    if not (root / "dtn" / "dtn.pt").exists():  # the same tiny DTN test_caricature uses
+        train_dtn(tiny_run["faces"], tiny_run["emoji"], tiny_run["encoder"], root / "dtn",
+                  load_config(DTNConfig, None, TINY_DTN + ["steps=2"]), show_progress=False)
+    if not (root / "cyclegan" / "cyclegan.pt").exists():
+        train_cyclegan(tiny_run["faces"], tiny_run["emoji"], root / "cyclegan",
+                       load_config(CycleGANConfig, None, TINY_CYCLEGAN + ["steps=2"]),
+                       encoder_path=tiny_run["encoder"], show_progress=False)
+    return {"dtn": root / "dtn" / "dtn.pt", "cyclegan": root / "cyclegan" / "cyclegan.pt"}
+
+
+def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path, capsys):
+    genders = make_gender_folder(tmp_path / "genders")
+    out = tmp_path / "reports" / "tiny"
+    code = main(["evaluate", "--model", str(models["dtn"]), "--model", str(models["cyclegan"]),
+                 "--faces", str(tiny_run["faces"]), "--emoji", str(tiny_run["emoji"]), "--out", str(out),
+                 "--judge-encoder", str(tiny_run["encoder"]), "--photo-genders", str(genders),
+                 "--emoji-genders", str(genders), "--device", "cpu"] + sum([["--set", s] for s in TINY_EVAL], []))
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["models"]) == ["dtn", "cyclegan"]
+    assert metrics["rulers"] == ["judge", "f of dtn"] and metrics["feature_ruler"] == "judge"
+    for m in metrics["models"].values():
+        assert set(m["retrieval"]) == {"judge", "f of dtn"}
+        assert 1 <= m["retrieval"]["judge"]["median_rank"] <= metrics["data"]["n_faces"]
+        assert 0 <= m["c2st"]["accuracy"] <= 1 and m["kid"]["kid"] is not None
+        assert 0 <= m["gender"]["agreement"] <= 1 and m["diversity"]["pixel_l1"] >= 0
+    # only the encoder's held-out people, and only emoji neither model trained on
+    held = set(checkpoint.load(tiny_run["encoder"])["heldout_identities"])
+    names = dataset.info(tiny_run["faces"]).names
+    labels = dataset.read_column(tiny_run["faces"], "labels")[metrics["data"]["face_records"]]
+    assert {names[i] for i in labels} == held
+    assert set(metrics["data"]["emoji_records"]) == set(checkpoint.load(models["dtn"])["heldout_emoji"])
+    assert set(metrics["classifiers"]) == {"photo gender classifier", "emoji gender classifier"}
+    assert list((tmp_path / "reports" / "cache").glob("gender-*.pt"))  # cached beside the report
+    md = (out / "metrics.md").read_text()
+    assert "| figure | dtn | cyclegan |" in md and "C2ST" in md and "Identity retrieval" in md
+    with Image.open(out / "grid.png") as grid:   # the 2 held-out people, a row each: photo | dtn | cyclegan
+        assert grid.size == (3 * (32 + 2) + 2, 2 * (32 + 2) + 2)
+    assert "report written" in capsys.readouterr().out
+
+
+def test_evaluate_without_judge_or_genders_says_what_it_skipped(tiny_run, models, tmp_path):
+    out = tmp_path / "r"
+    assert main(["evaluate", "--model", str(models["cyclegan"]), "--faces", str(tiny_run["faces"]), "--emoji",
+                 str(tiny_run["emoji"]), "--out", str(out)] + sum([["--set", s] for s in TINY_EVAL], [])) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["rulers"] == [] and "kid" not in metrics["models"]["cyclegan"]
+    assert any("gender agreement skipped" in n for n in metrics["notes"])
+    assert any("KID and feature diversity skipped" in n for n in metrics["notes"])
+
+
+def test_evaluate_refuses_faces_passed_as_emoji(tiny_run, models, tmp_path, capsys):
+    code = main(["evaluate", "--model", str(models["dtn"]), "--faces", str(tiny_run["faces"]),
+                 "--emoji", str(tiny_run["faces"]), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "holds faces, but emoji were expected" in err
+    assert not (tmp_path / "r").exists()
