@@ -26,13 +26,12 @@ def main() -> None:
     args = p.parse_args()
 
     from img2caricature.caricature import Outputs, caricature_photo, load_model
-    from preprocessing.detect import FaceOptions, find_faces
+    from img2caricature.commands.caricature import crop_finder
 
     torch.set_num_threads(2)
     device = torch.device("cpu")
     model = load_model(args.model, device)
-    options = FaceOptions(min_face=32, policy="largest")
-    find = lambda rgb: find_faces(rgb, options).crops  # noqa: E731
+    find = crop_finder()
     with tempfile.TemporaryDirectory() as tmp:
         outputs = Outputs(Path(tmp), single=False)
         caricature_photo(Path(args.photo), model, find, outputs, 256, False, device)  # warm-up

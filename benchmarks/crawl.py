@@ -74,6 +74,7 @@ class Measure:
     wall: float = 0.0
     cpu_self: float = 0.0   # this process (the crawler)
     cpu_total: float = 0.0  # the whole tree (crawler + servers + render workers)
+    cpu_by_pid: dict | None = None
 
     def __enter__(self) -> "Measure":
         self._t, self._cpu = time.perf_counter(), tree_cpu(os.getpid())
@@ -84,7 +85,8 @@ class Measure:
         cpu = tree_cpu(os.getpid())
         self.wall = time.perf_counter() - self._t
         self.cpu_self = cpu[os.getpid()] - self._cpu[os.getpid()]
-        self.cpu_total = sum(cpu.values()) - sum(v for pid, v in self._cpu.items() if pid in cpu)
+        self.cpu_by_pid = {pid: v - self._cpu.get(pid, 0.0) for pid, v in cpu.items()}
+        self.cpu_total = sum(self.cpu_by_pid.values())
 
     def __exit__(self, *exc: object) -> None:
         if not self.wall:
@@ -219,6 +221,9 @@ def bench_server(count: int, concurrency: int, workers: int, work: Path) -> Path
           f"({before:.1f} before the crawl, {after:.1f} after)")
     print(f"    crawl through the avatar server: {n} images in {m.wall:.1f} s = {rate:.1f} images/s wall "
           f"= {100 * rate / capacity:.0f}% of capacity")
+    server_main = m.cpu_by_pid.get(server.pid, 0.0)
+    print(f"    CPU per image in the crawl: crawler {1000 * m.cpu_self / n:.2f} ms, server's event loop "
+          f"{1000 * server_main / n:.2f} ms, render processes {1000 * (m.cpu_total - m.cpu_self - server_main) / n:.2f} ms")
     print(f"    CPU: rendering alone {1000 * render_cpu:.1f} ms/avatar; crawl (crawler + server + renders) "
           f"{1000 * crawl_cpu:.1f} ms/image -> on idle cores the crawl reaches "
           f"{100 * render_cpu / crawl_cpu:.0f}% of the rendering capacity (target >= 90%)")

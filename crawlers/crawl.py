@@ -122,7 +122,9 @@ class _Crawl:
         connector = aiohttp.TCPConnector(limit=self.opts.concurrency, limit_per_host=self.opts.concurrency)
         timeout = aiohttp.ClientTimeout(total=config.timeout_s)
         headers = {"User-Agent": config.user_agent}
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+        # No cookies: an avatar API needs none, and the jar costs time on every response.
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers,
+                                         cookie_jar=aiohttp.DummyCookieJar()) as session:
             await asyncio.gather(*(self._worker(session) for _ in range(self.opts.concurrency)))
 
     def close(self) -> None:

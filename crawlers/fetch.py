@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import aiohttp
+from yarl import URL
 
 from crawlers.ratelimit import RateLimiter
 
@@ -70,7 +71,7 @@ async def fetch(
         await limiter.wait()
         wait = None
         try:
-            async with session.get(url) as resp:
+            async with session.get(URL(url, encoded=True)) as resp:  # already quoted: don't re-parse
                 if resp.status == 200:
                     return await resp.read()  # a body cut short raises ClientPayloadError here
                 reason = f"http {resp.status}"

@@ -32,7 +32,7 @@ class EmojiStore:
         self.path = Path(path)
         self.param_names = list(param_names)
         if not self.path.exists():
-            _create(self.path, producer, self.param_names)
+            dataset.create(self.path, "emoji", producer, param_names=self.param_names)
         self.writer = dataset.Writer(self.path, "emoji")
         self._check_space(param_values)
         f, n = self.writer.file, self.writer.count
@@ -105,21 +105,6 @@ class EmojiStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _create(path: Path, producer: str, param_names: list[str]) -> None:
-    if param_names:
-        dataset.create(path, "emoji", producer, param_names=param_names)
-        return
-    # dataset.create can't make a (0, 0) `params` column (HDF5 refuses a chunk of width 0),
-    # so an emoji set without parameters gets one whose width may grow but stays 0.
-    import h5py
-
-    dataset.create(path, "emoji", producer, param_names=["_"])
-    with h5py.File(path, "a") as f:
-        del f["params"]
-        f.create_dataset("params", shape=(0, 0), maxshape=(None, None), dtype=np.int32, chunks=(1024, 1))
-        f.attrs["param_names"] = np.array([], dtype=h5py.string_dtype())
 
 
 def _strings(values: np.ndarray) -> list[str]:

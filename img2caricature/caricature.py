@@ -85,7 +85,7 @@ def save_png(image: np.ndarray, path: Path) -> None:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
+    Image.fromarray(image).save(path, compress_level=1)  # 10x faster than the default, ~20% larger
 
 
 def caricature_photo(photo: Path, model: nn.Module, find_crops: Callable[[np.ndarray], list[np.ndarray]],

@@ -60,8 +60,10 @@ def create(
             image_size=IMAGE_SIZE, count=0,
         )
         for name, (shape, dtype) in _columns(kind, len(param_names)).items():
-            chunks = (1, *shape) if name == "images" else (1024, *shape)
-            f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks)
+            chunks = (1, *shape) if name == "images" else (1024, *(max(1, s) for s in shape))
+            # HDF5 has no zero-width chunks: an emoji set without parameters gets an open width
+            maxshape = (None, *(s if s else None for s in shape))
+            f.create_dataset(name, shape=(0, *shape), maxshape=maxshape, dtype=dtype, chunks=chunks)
         if kind == "faces":
             f.create_dataset("names", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
         else:

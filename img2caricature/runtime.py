@@ -6,16 +6,15 @@ import logging
 import os
 import random
 
-import numpy as np
-import torch
-
 from img2caricature.errors import UserError
 
 log = logging.getLogger("img2caricature")
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def pick_device(name: str = "auto"):
     """`auto` -> CUDA when present, else CPU. Asking for CUDA without one is a user error."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -26,6 +25,9 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

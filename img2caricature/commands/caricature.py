@@ -21,13 +21,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device(p)
 
 
-def _find_crops(args: argparse.Namespace):
+def crop_finder(no_detect: bool = False, all_faces: bool = False, min_face: int = 32):
+    """photo -> face crops, with preprocessing's detector and crop. For the largest face the
+    photo is searched on a 320-px copy with a coarser scale step (about 3x faster); with
+    --all-faces at the dataset's setting, so smaller faces are found too. Boxes map back to
+    the photo and are cropped exactly as the training faces were."""
     from img2caricature.images import ImageError, resize_square
-    from preprocessing.detect import FaceOptions, find_faces
+    from preprocessing.detect import DetectOptions, FaceOptions, find_faces
 
-    if args.no_detect:
+    if no_detect:
         return lambda rgb: [resize_square(rgb, 152)]
-    options = FaceOptions(min_face=args.min_face, policy="all" if args.all_faces else "largest")
+    detect = DetectOptions() if all_faces else DetectOptions(max_side=320, scale_factor=1.2)
+    options = FaceOptions(detect=detect, min_face=min_face, policy="all" if all_faces else "largest")
 
     def find(rgb):
         result = find_faces(rgb, options)
@@ -57,16 +62,17 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model = load_model(args.model, device)
     outputs = Outputs(Path(args.out) if args.out else None, single=len(photos) == 1)
-    find_crops = _find_crops(args)
+    find_crops = crop_finder(args.no_detect, args.all_faces, args.min_face)
     failed = len(problems)
-    for photo in tqdm(photos, desc="caricature", unit="photo", disable=len(photos) < 2):
+    # tqdm.write keeps each message on its own line, clear of the progress bar
+    for photo in tqdm(photos, desc="caricature", unit="photo", disable=len(photos) < 2 or not sys.stderr.isatty()):
         try:
             for path in caricature_photo(photo, model, find_crops, outputs, args.size, args.side_by_side, device):
-                print(path)
+                tqdm.write(str(path), file=sys.stdout)
         except ImageError as err:
             failed += 1
-            print(f"{photo}: {err.reason}" + (f" ({err.detail})" if err.detail else ""), file=sys.stderr)
+            tqdm.write(f"{photo}: {err.reason}" + (f" ({err.detail})" if err.detail else ""), file=sys.stderr)
         except OSError as err:
             failed += 1
-            print(f"{photo}: could not write the emoji ({err.strerror})", file=sys.stderr)
+            tqdm.write(f"{photo}: could not write the emoji ({err.strerror})", file=sys.stderr)
     return 1 if failed else 0

@@ -61,7 +61,7 @@ def markdown(metrics: dict) -> str:
     data = metrics["data"]
     lines += ["", "## Data", "",
               f"- faces: {data['faces']} — {data['n_faces']} photos of {data['n_identities']} people "
-              f"({data['n_queries']} with >= 2 photos)",
+              f"({data['n_queries']} of the photos are queries: their person has another photo)",
               f"- emoji: {data['emoji']} — {data['n_emoji']} real emoji", ""]
     lines += [f"- model `{n}`: {m['kind']}, {m['path']}, step {m.get('step')}, {m['output_size']}x{m['output_size']}"
               for n, m in metrics["models"].items()]

@@ -49,7 +49,7 @@ class CycleGANConfig:
     identity_weight: float = 0.5   # relative to cycle_weight, as in the paper's code: L_IDT counts 10 * 0.5
     pool_size: int = 50
     # optimisation
-    steps: int = 2500
+    steps: int = 3000
     batch_size: int = 4
     lr: float = 2e-4
     beta1: float = 0.5
