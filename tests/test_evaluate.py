@@ -69,6 +69,9 @@ def test_gender_agreement_and_its_chance_level():
     assert attributes.gender_agreement(photo, photo, classes)["agreement"] == 1.0
     all_male = attributes.gender_agreement(photo, np.ones(4, int), classes)
     assert all_male["agreement"] == 0.5 and all_male["chance"] == 0.5 and all_male["emoji_male_share"] == 1.0
+    people = np.array([0, 0, 0, 0, 1, 1])
+    assert attributes.within_person_agreement(np.array([1, 1, 1, 1, 0, 0]), people) == 1.0
+    assert attributes.within_person_agreement(np.array([1, 0, 1, 0, 0, 1]), people) == 0.5
 
 
 def make_gender_folder(root, n=24, size=24):

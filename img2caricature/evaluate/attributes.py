@@ -97,7 +97,8 @@ def gender_classifier(csv_path: Path, images_dir: Path, cache_dir: Path, domain:
     n_test = max(1, len(labels) // 5)
     test, train = order[:n_test], order[n_test:]
     log.info(f"training the {domain} gender classifier on {len(train)} images ({cfg.steps} steps)")
-    model = fit_classifier(dataset.to_float(images[train]), torch.from_numpy(labels[train]), cfg, AUGMENT, device)
+    model = fit_classifier(dataset.to_float(images[train]), torch.from_numpy(labels[train]), cfg, AUGMENT, device,
+                           desc=f"{domain} gender classifier")
     heldout = accuracy(predict(model, dataset.to_float(images[test]), cfg.size, device), labels[test])
     heldout["n_test"] = len(test)
     checkpoint.save_atomic({"kind": "gender-classifier", "domain": domain, "classes": classes,
@@ -112,3 +113,10 @@ def gender_agreement(photo_gender: np.ndarray, emoji_gender: np.ndarray, classes
     p, q = float(np.mean(photo_gender == male)), float(np.mean(emoji_gender == male))
     return {"agreement": float(np.mean(photo_gender == emoji_gender)), "chance": p * q + (1 - p) * (1 - q),
             "photo_male_share": p, "emoji_male_share": q}
+
+
+def within_person_agreement(predicted: np.ndarray, people: np.ndarray) -> float:
+    """Mean over people of the share of their photos given their majority answer: a label-free
+    check of the photo classifier on our crops (1 = consistent; 0.5 = coin flips)."""
+    shares = [np.bincount(predicted[people == p]).max() / np.sum(people == p) for p in np.unique(people)]
+    return float(np.mean(shares))

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from img2caricature.nets.encoder import conv_bn_relu
 from img2caricature.train.augment import AugmentConfig, augment
@@ -43,7 +44,8 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def fit_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: ClassifierConfig,
-                   aug: AugmentConfig | None = None, device: torch.device | None = None) -> nn.Module:
+                   aug: AugmentConfig | None = None, device: torch.device | None = None,
+                   desc: str = "training a classifier") -> nn.Module:
     """images: float (N, 3, H, W) in [-1, 1]; labels: long (N,). Adam for `cfg.steps` steps on
     random batches (`aug`mented when given, else flipped only), class-balanced by sampling."""
     device = device or torch.device("cpu")
@@ -57,7 +59,7 @@ def fit_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: ClassifierCo
     flip_only = AugmentConfig(max_shift=0.0, scale_range=(1.0, 1.0), max_rotation_deg=0.0,
                               brightness=0.0, contrast=0.0, saturation=0.0)
     model.train()
-    for _ in range(cfg.steps):
+    for _ in tqdm(range(cfg.steps), desc=desc, leave=False, dynamic_ncols=True):
         # the same number from each class, so an imbalanced set does not teach the majority answer
         idx = torch.cat([random_batch(ids, max(1, cfg.batch_size // len(by_class))) for ids in by_class])
         x = augment(images[idx].to(device), cfg.size, 1.0, aug or flip_only)

@@ -42,7 +42,9 @@ FIGURES: dict[str, str] = {
         "small CNN trained on CelebA-HQ photos (--photo-genders) for the photo and one trained on Bitmoji "
         "(--emoji-genders) for the emoji; each classifier's accuracy on its own held-out fifth is reported. "
         "'chance' is the agreement expected if the emoji's gender were independent of the photo's, given "
-        "both shares of 'male'."
+        "both shares of 'male'. The photo classifier's within_person_agreement (the mean share of a person's "
+        "photos given that person's majority answer) shows how reliable it is on our crops, which it was not "
+        "trained on."
     ),
     "diversity": (
         "Diversity: the mean over pairs of different people (one photo each) of the mean absolute pixel "

@@ -71,76 +71,88 @@ def _load_judge(path: Path) -> tuple[Encoder, list[str]]:
     return encoder_from_snapshot(snap), list(snap.get("train_identities", []))
 
 
+def _rulers(inputs: EvalInputs, translators: dict[str, nn.Module], evaluated_people: set[str],
+            notes: list[str]) -> dict[str, Encoder]:
+    """Encoders to measure with: the independent judge, and each DTN's own f (CycleGAN has none)."""
+    rulers: dict[str, Encoder] = {}
+    if inputs.judge_encoder is not None:
+        rulers["judge"], judge_trained = _load_judge(inputs.judge_encoder)
+        seen = evaluated_people & set(judge_trained)
+        if seen:
+            notes.append(f"the judge encoder trained on {len(seen)} of the {len(evaluated_people)} evaluated people: "
+                         "its retrieval figures are optimistic, for every model alike")
+    for name, translator in translators.items():
+        if hasattr(translator, "encoder"):
+            rulers[f"f of {name}"] = translator.encoder
+    return rulers
+
+
+def _model_figures(emoji: torch.Tensor, real: torch.Tensor, labels: np.ndarray, first_photo: np.ndarray,
+                   photo_features: dict[str, torch.Tensor], encode: dict, feature_ruler: str | None,
+                   cfg: EvalConfig, device: torch.device) -> dict:
+    """Retrieval, realism and diversity of one model's emoji (made from the held-out photos, in order)."""
+    emoji_features = {ruler: map_batches(fn, emoji, cfg.batch_size, device) for ruler, fn in encode.items()}
+    figures: dict = {"retrieval": {ruler: identity_retrieval(feats, photo_features[ruler], labels)
+                                   for ruler, feats in emoji_features.items()}}
+    c2st_cfg = ClassifierConfig(size=cfg.c2st_size, steps=cfg.c2st_steps, batch_size=cfg.classifier_batch,
+                                seed=cfg.seed)
+    figures["c2st"] = realism.c2st(emoji, real, c2st_cfg, device)
+    figures["diversity"] = {"pixel_l1": diversity.pixel_diversity(emoji[first_photo])}
+    if feature_ruler is not None:
+        real_features = map_batches(encode[feature_ruler], real, cfg.batch_size, device)
+        figures["kid"] = realism.kid(emoji_features[feature_ruler], real_features, cfg.kid_subsets,
+                                     cfg.kid_subset_size, cfg.seed)
+        figures["diversity"]["feature"] = diversity.feature_diversity(emoji_features[feature_ruler][first_photo])
+    return figures
+
+
 def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
     device = pick_device(inputs.device)
     dataset.info(inputs.faces, "faces"), dataset.info(inputs.emoji, "emoji")  # kind checks first: one-line errors
     seed_everything(cfg.seed)
     paths = [Path(p) for p in inputs.models]
-    names = model_names(paths)
-    snapshots = dict(zip(names, (checkpoint.load(p) for p in paths)))
+    snapshots = dict(zip(model_names(paths), (checkpoint.load(p) for p in paths)))
     translators: dict[str, nn.Module] = {n: translator_from_snapshot(s).to(device) for n, s in snapshots.items()}
     selection = select_heldout(snapshots, inputs.faces, inputs.emoji)
     notes = list(selection.notes)
 
-    all_labels = dataset.read_column(inputs.faces, "labels", "faces")
-    labels = all_labels[selection.faces]
+    labels = dataset.read_column(inputs.faces, "labels", "faces")[selection.faces]
     photos = dataset.to_float(dataset.load_images(inputs.faces, "faces", selection.faces))
     real_u8 = dataset.load_images(inputs.emoji, "emoji", selection.emoji)
     real_at = lambda size: dataset.to_float(_downscale(real_u8, size))  # noqa: E731  (as the trainers downscale)
     log.info(f"evaluating {len(translators)} model(s) on {len(photos)} photos and {len(real_u8)} emoji")
     made = {n: map_batches(t, photos, cfg.batch_size, device) for n, t in translators.items()}
+    first_photo = np.unique(labels, return_index=True)[1]   # one photo per person
 
-    # Rulers for retrieval: the independent judge, and each DTN's own f (CycleGAN has none).
-    rulers: dict[str, Encoder] = {}
     identity_names = dataset.info(inputs.faces).names
-    if inputs.judge_encoder is not None:
-        rulers["judge"], judge_trained = _load_judge(inputs.judge_encoder)
-        seen = sorted({identity_names[i] for i in np.unique(labels) if i < len(identity_names)} & set(judge_trained))
-        if seen:
-            notes.append(f"the judge encoder trained on {len(seen)} of the evaluated people: its retrieval "
-                         "figures are optimistic for every model alike")
-    for name, translator in translators.items():
-        if hasattr(translator, "encoder"):
-            rulers[f"f of {name}"] = translator.encoder
+    rulers = _rulers(inputs, translators, {identity_names[i] for i in np.unique(labels) if i < len(identity_names)},
+                     notes)
     for ruler in rulers.values():
         ruler.to(device)
+    encode = {name: (lambda x, r=r: r.encode(x)) for name, r in rulers.items()}
     feature_ruler = "judge" if "judge" in rulers else next(iter(rulers), None)
     if feature_ruler is None:
         notes.append("no encoder to compute features with (pass --judge-encoder): KID and feature diversity skipped")
-    encode = {name: (lambda x, r=r: r.encode(x)) for name, r in rulers.items()}
+    elif feature_ruler != "judge":
+        notes.append(f"KID and feature diversity use the {feature_ruler} (no --judge-encoder): it may favour that model")
 
-    results: dict[str, dict] = {}
-    reference: dict[str, dict] = {"retrieval": {}, "diversity": {}}
     photo_features = {name: map_batches(fn, photos, cfg.batch_size, device) for name, fn in encode.items()}
-    for ruler, feats in photo_features.items():
-        reference["retrieval"][ruler] = identity_retrieval(feats, feats, labels)
-    first_photo = np.unique(labels, return_index=True)[1]   # one photo per person
-
-    c2st_cfg = ClassifierConfig(size=cfg.c2st_size, steps=cfg.c2st_steps, batch_size=cfg.classifier_batch, seed=cfg.seed)
-    for name, emoji in made.items():
-        size = emoji.shape[-1]
-        real = real_at(size)
-        r: dict = {"kind": snapshots[name]["kind"], "path": str(paths[names.index(name)]),
-                   "step": snapshots[name].get("step"), "output_size": size, "retrieval": {}}
-        emoji_features = {ruler: map_batches(fn, emoji, cfg.batch_size, device) for ruler, fn in encode.items()}
-        for ruler, feats in emoji_features.items():
-            r["retrieval"][ruler] = identity_retrieval(feats, photo_features[ruler], labels)
-        log.info(f"{name}: two-sample test")
-        r["c2st"] = realism.c2st(emoji, real, c2st_cfg, device)
-        r["diversity"] = {"pixel_l1": diversity.pixel_diversity(emoji[first_photo])}
-        if feature_ruler is not None:
-            real_features = map_batches(encode[feature_ruler], real, cfg.batch_size, device)
-            r["kid"] = realism.kid(emoji_features[feature_ruler], real_features, cfg.kid_subsets,
-                                   cfg.kid_subset_size, cfg.seed)
-            r["diversity"]["feature"] = diversity.feature_diversity(emoji_features[feature_ruler][first_photo])
-        results[name] = r
     reference_size = max(e.shape[-1] for e in made.values())
-    reference["diversity"]["pixel_l1"] = diversity.pixel_diversity(real_at(reference_size))
+    reference: dict[str, dict] = {
+        "retrieval": {ruler: identity_retrieval(feats, feats, labels) for ruler, feats in photo_features.items()},
+        "diversity": {"pixel_l1": diversity.pixel_diversity(real_at(reference_size))}}
     if feature_ruler is not None:
         reference["diversity"]["feature"] = diversity.feature_diversity(
             map_batches(encode[feature_ruler], real_at(reference_size), cfg.batch_size, device))
 
-    classifiers = _gender(inputs, cfg, photos, made, results, notes, device)
+    results: dict[str, dict] = {}
+    for (name, emoji), path in zip(made.items(), paths):
+        log.info(f"{name}: retrieval, two-sample test, KID, diversity")
+        results[name] = {"kind": snapshots[name]["kind"], "path": str(path), "step": snapshots[name].get("step"),
+                         "output_size": emoji.shape[-1],
+                         **_model_figures(emoji, real_at(emoji.shape[-1]), labels, first_photo, photo_features,
+                                          encode, feature_ruler, cfg, device)}
+    classifiers = _gender(inputs, cfg, photos, labels, made, results, notes, device)
 
     out = Path(inputs.out)
     shown = first_photo[:cfg.grid_people]
@@ -159,8 +171,9 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
     return metrics
 
 
-def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, made: dict[str, torch.Tensor],
-            results: dict[str, dict], notes: list[str], device: torch.device) -> dict[str, dict]:
+def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: np.ndarray,
+            made: dict[str, torch.Tensor], results: dict[str, dict], notes: list[str],
+            device: torch.device) -> dict[str, dict]:
     """Gender agreement into `results`; the classifiers' own figures returned."""
     if inputs.photo_genders is None or inputs.emoji_genders is None:
         notes.append("gender agreement skipped: pass --photo-genders and --emoji-genders")
@@ -178,5 +191,9 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, made: dic
     for name, emoji in made.items():
         results[name]["gender"] = attributes.gender_agreement(photo_gender, emoji_clf.predict(emoji, device),
                                                               photo_clf.classes)
-    return {f"{domain} gender classifier": {**clf.heldout, "n_train": clf.n_train, "cache": str(clf.cache)}
-            for domain, clf in (("photo", photo_clf), ("emoji", emoji_clf))}
+    figures = {f"{domain} gender classifier": {**clf.heldout, "n_train": clf.n_train, "cache": str(clf.cache)}
+               for domain, clf in (("photo", photo_clf), ("emoji", emoji_clf))}
+    # trained on aligned CelebA-HQ, judging our crops: how consistent is it across one person's photos?
+    figures["photo gender classifier"]["within_person_agreement"] = attributes.within_person_agreement(
+        photo_gender, labels)
+    return figures

@@ -23,7 +23,7 @@ def c2st(generated: torch.Tensor, real: torch.Tensor, cfg: ClassifierConfig,
     y_train = torch.cat([torch.ones(half), torch.zeros(half)]).long()
     x_test = torch.cat([gen[half:], ref[half:]])
     y_test = np.concatenate([np.ones(n - half), np.zeros(n - half)]).astype(np.int64)
-    model = fit_classifier(x_train, y_train, cfg, device=device)
+    model = fit_classifier(x_train, y_train, cfg, device=device, desc="two-sample test")
     return {"accuracy": accuracy(predict(model, x_test, cfg.size, device), y_test)["accuracy"],
             "n_train": 2 * half, "n_test": 2 * (n - half)}
 

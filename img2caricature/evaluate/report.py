@@ -68,7 +68,7 @@ def markdown(metrics: dict) -> str:
     if metrics.get("classifiers"):
         lines += ["", "## Judges", ""]
         for name, c in metrics["classifiers"].items():
-            lines.append(f"- {name}: " + ", ".join(f"{k} {_fmt(v, k.endswith('accuracy'))}" for k, v in c.items()
+            lines.append(f"- {name}: " + ", ".join(f"{k} {_fmt(v, k.endswith(('accuracy', 'agreement')))}" for k, v in c.items()
                                                   if not isinstance(v, (list, dict))))
     if metrics.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in metrics["notes"]]
