@@ -20,7 +20,7 @@ from img2caricature.evaluate.retrieval import identity_retrieval
 from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
 from img2caricature.runtime import log, pick_device, seed_everything
 from img2caricature.train.common import map_batches
-from img2caricature.train.dtn import _downscale
+from img2caricature.train.common import downscale
 from img2caricature.train.samples import save_pairs
 from img2caricature.translate import translator_from_snapshot
 
@@ -119,7 +119,7 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
     labels = dataset.read_column(inputs.faces, "labels", "faces")[selection.faces]
     photos = dataset.to_float(dataset.load_images(inputs.faces, "faces", selection.faces))
     real_u8 = dataset.load_images(inputs.emoji, "emoji", selection.emoji)
-    real_at = lambda size: dataset.to_float(_downscale(real_u8, size))  # noqa: E731  (as the trainers downscale)
+    real_at = lambda size: dataset.to_float(downscale(real_u8, size))  # noqa: E731  (as the trainers downscale)
     log.info(f"evaluating {len(translators)} model(s) on {len(photos)} photos and {len(real_u8)} emoji")
     made = {n: map_batches(t, photos, cfg.batch_size, device) for n, t in translators.items()}
     first_photo = np.unique(labels, return_index=True)[1]   # one photo per person

@@ -7,6 +7,7 @@ from contextlib import nullcontext
 from typing import Any, Callable, TypeVar
 
 import torch
+import torch.nn.functional as F
 
 T = TypeVar("T")
 
@@ -43,3 +44,10 @@ def map_batches(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, bat
         chunk = x[start:start + batch_size]
         out.append(fn(chunk.to(device) if device is not None else chunk).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
+
+
+def downscale(images_u8: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 images to size x size by area averaging (how emoji meet a 64x64 generator)."""
+    from img2caricature import dataset
+
+    return dataset.to_uint8(F.interpolate(dataset.to_float(images_u8), size=size, mode="area"))

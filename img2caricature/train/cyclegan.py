@@ -30,7 +30,8 @@ from img2caricature.train import distributed, run
 from img2caricature.train.augment import AugmentConfig, augment
 from img2caricature.train.common import autocast, grad_scaler, random_batch, sub_config
 from img2caricature.train.curves import write_curves
-from img2caricature.train.dtn import _downscale, _first_per_identity, _split_faces_by_encoder
+from img2caricature.train.common import downscale
+from img2caricature.train.split import first_per_identity, split_faces_by_heldout
 from img2caricature.train.pool import ImagePool
 from img2caricature.train.samples import save_pairs
 
@@ -203,7 +204,7 @@ def split_emoji(count: int, heldout: int, seed: int) -> tuple[np.ndarray, np.nda
 
 def load_small(path: Path, kind: dataset.Kind, indices: np.ndarray, size: int, chunk: int = 512) -> torch.Tensor:
     """Records `indices` as uint8 images of side `size`, read in chunks (the full-size set needn't fit in RAM)."""
-    parts = [_downscale(dataset.load_images(path, kind, indices[i:i + chunk]), size)
+    parts = [downscale(dataset.load_images(path, kind, indices[i:i + chunk]), size)
              for i in range(0, len(indices), chunk)]
     return torch.cat(parts) if parts else torch.empty(0, 3, size, size, dtype=torch.uint8)
 
@@ -226,7 +227,7 @@ def train_cyclegan(faces: Path, emoji: Path, out: Path, cfg: CycleGANConfig, enc
         if enc_snapshot.get("kind") != "encoder":
             raise UserError(f"{encoder_path} is not an encoder checkpoint (from `img2car pretrain-encoder`)")
         heldout_identities = list(enc_snapshot.get("heldout_identities", []))
-    train_faces, held_faces = _split_faces_by_encoder(faces, heldout_identities or [])
+    train_faces, held_faces = split_faces_by_heldout(faces, heldout_identities or [])
     train_emoji, held_emoji = split_emoji(dataset.info(emoji).count, cfg.heldout_emoji, cfg.seed)
     if len(train_faces) == 0 or len(train_emoji) == 0:
         raise UserError("no training faces or emoji left after holding some out")
@@ -248,7 +249,7 @@ def train_cyclegan(faces: Path, emoji: Path, out: Path, cfg: CycleGANConfig, enc
 
     labels = dataset.read_column(faces, "labels", "faces")
     sample_faces = dataset.to_float(dataset.load_images(
-        faces, "faces", _first_per_identity(held_faces if len(held_faces) else train_faces, labels, cfg.n_samples)))
+        faces, "faces", first_per_identity(held_faces if len(held_faces) else train_faces, labels, cfg.n_samples)))
     sample_emoji = dataset.to_float(dataset.load_images(
         emoji, "emoji", (held_emoji if len(held_emoji) else train_emoji)[:cfg.n_samples]))
 

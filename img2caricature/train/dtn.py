@@ -27,6 +27,8 @@ from img2caricature.train import distributed, run
 from img2caricature.train.common import autocast, grad_scaler, map_batches, random_batch
 from img2caricature.train.curves import write_curves
 from img2caricature.train.samples import save_pairs
+from img2caricature.train.common import downscale
+from img2caricature.train.split import first_per_identity, split_faces_by_heldout
 from img2caricature.translate import dtn_snapshot
 
 
@@ -154,29 +156,6 @@ def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g,
     return parts
 
 
-def _downscale(images_u8: torch.Tensor, size: int) -> torch.Tensor:
-    return dataset.to_uint8(F.interpolate(dataset.to_float(images_u8), size=size, mode="area"))
-
-
-def _split_faces_by_encoder(faces: Path, heldout_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Training faces exclude the identities the encoder held out: those stay unseen by every model."""
-    labels = dataset.read_column(faces, "labels", "faces")
-    names = dataset.info(faces).names
-    held = {i for i, n in enumerate(names) if n in set(heldout_names)}
-    is_held = np.isin(labels, list(held))
-    return np.flatnonzero(~is_held), np.flatnonzero(is_held)
-
-
-def _first_per_identity(indices: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    """Up to n records of different people, for sample grids."""
-    seen, chosen = set(), []
-    for i in indices:
-        if labels[i] not in seen:
-            seen.add(labels[i])
-            chosen.append(i)
-    return np.array(chosen[:n] if len(chosen) >= n else list(chosen) + list(indices[:n - len(chosen)]), dtype=np.int64)
-
-
 def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNConfig, resume: bool = False,
               device_name: str = "auto", show_progress: bool = True,
               stop: run.StopEarly | None = None) -> dict[str, float]:
@@ -187,7 +166,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
         raise UserError(f"{encoder_path} is not an encoder checkpoint (from `img2car pretrain-encoder`)")
     f = encoder_from_snapshot(enc_snapshot)
     dataset.info(faces, "faces"), dataset.info(emoji, "emoji")  # kind checks before any heavy work
-    train_faces, held_faces = _split_faces_by_encoder(faces, enc_snapshot.get("heldout_identities", []))
+    train_faces, held_faces = split_faces_by_heldout(faces, enc_snapshot.get("heldout_identities", []))
     n_emoji = dataset.info(emoji).count
     emoji_order = np.random.default_rng(cfg.seed).permutation(n_emoji)
     held_emoji, train_emoji = np.sort(emoji_order[:cfg.heldout_emoji]), np.sort(emoji_order[cfg.heldout_emoji:])
@@ -204,7 +183,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
     # Data in RAM. Faces are needed at full size only when f(x) is not cached.
     face_images = dataset.load_images(faces, "faces", train_faces)
     emoji_images = dataset.load_images(emoji, "emoji", train_emoji)
-    emoji_small = _downscale(emoji_images, cfg.output_size)
+    emoji_small = downscale(emoji_images, cfg.output_size)
     encode = lambda x: f.encode(dataset.to_float(x))  # noqa: E731
     t0 = time.time()
     if cfg.cache_f:
@@ -214,7 +193,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
 
     labels = dataset.read_column(faces, "labels", "faces")
     sample_faces = dataset.to_float(dataset.load_images(
-        faces, "faces", _first_per_identity(held_faces if len(held_faces) else train_faces, labels, cfg.n_samples)))
+        faces, "faces", first_per_identity(held_faces if len(held_faces) else train_faces, labels, cfg.n_samples)))
     sample_emoji = dataset.to_float(dataset.load_images(emoji, "emoji", held_emoji[:cfg.n_samples])) \
         if len(held_emoji) else dataset.to_float(emoji_images[:cfg.n_samples])
 
