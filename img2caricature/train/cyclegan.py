@@ -308,13 +308,13 @@ def train_cyclegan(faces: Path, emoji: Path, out: Path, cfg: CycleGANConfig, enc
 
     def save(step: int) -> None:
         if d.is_main:
-            run.save_state(out, step, modules, optimizers, keep=cfg.keep_states,
-                           extra={"scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict(),
-                                  "pool_faces": pools.faces.state_dict(), "pool_emoji": pools.emoji.state_dict()})
             held = {} if heldout_identities is None else {"heldout_identities": heldout_identities}
-            checkpoint.save_atomic(cyclegan_snapshot(G.face_to_emoji, step=step, faces=str(faces), emoji=str(emoji),
-                                                     heldout_emoji=held_emoji.tolist(), **held),
-                                   out / "cyclegan.pt")
+            run.save_run(out, step, modules, optimizers, keep=cfg.keep_states,
+                         extra={"scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict(),
+                                "pool_faces": pools.faces.state_dict(), "pool_emoji": pools.emoji.state_dict()},
+                         snapshot=cyclegan_snapshot(G.face_to_emoji, step=step, faces=str(faces), emoji=str(emoji),
+                                                    heldout_emoji=held_emoji.tolist(), **held),
+                         snapshot_name="cyclegan.pt")
         distributed.barrier(d)
 
     last = run.run_steps(step_fn, start, cfg.steps,

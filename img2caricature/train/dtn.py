@@ -240,11 +240,11 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
 
     def save(step: int) -> None:
         if d.is_main:
-            run.save_state(out, step, modules, optimizers, keep=cfg.keep_states,
-                           extra={"scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict()})
-            checkpoint.save_atomic(dtn_snapshot(nets.g, enc_snapshot, step=step, faces=str(faces),
-                                                emoji=str(emoji), heldout_emoji=held_emoji.tolist()),
-                                   out / "dtn.pt")
+            run.save_run(out, step, modules, optimizers, keep=cfg.keep_states,
+                         extra={"scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict()},
+                         snapshot=dtn_snapshot(nets.g, enc_snapshot, step=step, faces=str(faces),
+                                               emoji=str(emoji), heldout_emoji=held_emoji.tolist()),
+                         snapshot_name="dtn.pt")
         distributed.barrier(d)
 
     last = run.run_steps(step_fn, start, cfg.steps,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from img2caricature import checkpoint, dataset, metrics
+from img2caricature import dataset, metrics
 from img2caricature.errors import UserError
 from img2caricature.nets.encoder import Encoder, EncoderConfig, encoder_snapshot
 from img2caricature.runtime import log
@@ -154,16 +154,17 @@ def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool 
             log.info(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
         return figures
 
+    names = info.names
+    name_of = lambda ids: [names[i] if i < len(names) else str(i) for i in ids]  # noqa: E731
+
     def save(step: int) -> None:
         if d.is_main:
-            run.save_state(out, step, {"encoder": model}, {"optimizer": optimizer},
-                           extra={"scaler": scaler.state_dict()}, keep=cfg.keep_states)
-            names = dataset.info(faces).names
-            name_of = lambda ids: [names[i] if i < len(names) else str(i) for i in ids]  # noqa: E731
-            checkpoint.save_atomic(encoder_snapshot(
-                encoder, step=step, faces=str(faces),
-                train_identities=name_of(split.train_identities),
-                heldout_identities=name_of(split.heldout_identities)), out / "encoder.pt")
+            run.save_run(out, step, {"encoder": model}, {"optimizer": optimizer},
+                         extra={"scaler": scaler.state_dict()}, keep=cfg.keep_states,
+                         snapshot=encoder_snapshot(encoder, step=step, faces=str(faces),
+                                                   train_identities=name_of(split.train_identities),
+                                                   heldout_identities=name_of(split.heldout_identities)),
+                         snapshot_name="encoder.pt")
 
     final: dict[str, float] = {}
 

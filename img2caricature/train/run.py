@@ -107,6 +107,13 @@ def save_state(out: Path, step: int, modules: dict[str, nn.Module], optimizers: 
     return path
 
 
+def save_run(out: Path, step: int, modules: dict[str, nn.Module], optimizers: dict[str, Any],
+             extra: dict[str, Any], keep: int, snapshot: dict[str, Any], snapshot_name: str) -> None:
+    """A checkpoint of a run: the training state for --resume, then the snapshot for use."""
+    save_state(out, step, modules, optimizers, extra=extra, keep=keep)
+    checkpoint.save_atomic(snapshot, Path(out) / snapshot_name)
+
+
 def load_state(out: Path, modules: dict[str, nn.Module], optimizers: dict[str, Any],
                device: torch.device) -> tuple[int, dict[str, Any]]:
     path = latest_state(out)
