@@ -3,7 +3,10 @@ batch 32, with f(x) cached and uncached, in the same run. Targets on a 2-core CP
 cached step >= 1.5x the uncached one, and >= 40 source images/s.
 
     python benchmarks/train_dtn.py [--encoder runs/encoder/encoder.pt] [--config configs/dtn/compact.toml]
-                                   [--steps 15] [--device cpu]
+                                   [--steps 15] [--device cpu] [--bf16]
+
+--bf16 measures the pair again with bfloat16 autocast (`cpu_bf16 = true`), on CPUs that
+run it natively.
 
 Without --encoder a fresh compact encoder with the shipped config's shape is used (the
 speed does not depend on its weights)."""
@@ -18,7 +21,7 @@ import torch
 from img2caricature.config import load_config
 from img2caricature.nets.encoder import Encoder, EncoderConfig, load_encoder
 from img2caricature.runtime import pick_device
-from img2caricature.train.common import grad_scaler
+from img2caricature.train.common import cpu_has_bf16, grad_scaler
 from img2caricature.train.dtn import Batch, DTNConfig, build_nets, train_step
 
 
@@ -58,17 +61,22 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=15)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--bf16", action="store_true")
     args = p.parse_args()
     device = pick_device(args.device)
-    cfg = load_config(DTNConfig, args.config, [f"batch_size={args.batch_size}"])
+    cfg = load_config(DTNConfig, args.config, [f"batch_size={args.batch_size}", "cpu_bf16=false"])
     encoder = load_encoder(args.encoder) if args.encoder else Encoder(EncoderConfig(num_classes=2))
     print(f"device {device}, config {args.config}, batch {cfg.batch_size}, g output {cfg.output_size}x{cfg.output_size}, "
           f"f input {encoder.cfg.input_size}x{encoder.cfg.input_size} ({encoder.cfg.arch})")
-    uncached = measure(cfg, encoder, device, args.steps, cached=False)
-    cached = measure(cfg, encoder, device, args.steps, cached=True)
-    print(f"uncached f(x): {uncached:7.1f} source images/s")
-    print(f"cached f(x):   {cached:7.1f} source images/s")
-    print(f"speed-up:      {cached / uncached:7.2f}x")
+    precisions = [False] + ([True] if args.bf16 and cpu_has_bf16() and device.type == "cpu" else [])
+    for bf16 in precisions:
+        cfg.cpu_bf16 = bf16
+        uncached = measure(cfg, encoder, device, args.steps, cached=False)
+        cached = measure(cfg, encoder, device, args.steps, cached=True)
+        name = "bfloat16" if bf16 else "float32"
+        print(f"{name} uncached f(x): {uncached:7.1f} source images/s")
+        print(f"{name} cached f(x):   {cached:7.1f} source images/s")
+        print(f"{name} speed-up:      {cached / uncached:7.2f}x")
 
 
 if __name__ == "__main__":

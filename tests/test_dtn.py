@@ -12,8 +12,8 @@ from img2caricature.config import load_config
 from img2caricature.nets.dtn import FROM_SOURCE, FROM_TARGET, REAL_TARGET
 from img2caricature.nets.encoder import load_encoder
 from img2caricature.train.dtn import (Batch, DTNConfig, build_nets, discriminator_step, generator_losses,
-                                      train_dtn, train_step)
-from img2caricature.train.common import grad_scaler
+                                      generator_step, train_dtn, train_step)
+from img2caricature.train.common import cpu_has_bf16, grad_scaler
 from img2caricature.train.run import StopEarly
 from img2caricature.translate import load_translator
 from tests.conftest import TINY_DTN
@@ -58,6 +58,27 @@ def test_one_step_updates_g_and_D_and_never_f(tiny_run):
     d_weights = [k for k in d0 if k.endswith("weight")]
     assert set(g_weights) <= set(changed(g0, g1))
     assert set(d_weights) <= set(changed(d0, d1))
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bfloat16")
+def test_bfloat16_step_on_the_cpu_is_finite_and_keeps_f(tiny_run):
+    cfg, nets, batch, opt_g, opt_d = tiny_setup(tiny_run, cpu_bf16="true")
+    f0, g0 = snapshot(nets.f), snapshot(nets.g)
+    parts = train_step(nets, batch, cfg, opt_g, opt_d, grad_scaler(batch.target.device), grad_scaler(batch.target.device))
+    assert all(torch.isfinite(torch.tensor(v)) for v in parts.values())
+    assert all(torch.equal(f0[k], v) for k, v in snapshot(nets.f).items())
+    assert all(p.dtype == torch.float32 for p in nets.g.parameters())  # autocast: weights stay float32
+    assert any(not torch.equal(g0[k], v) for k, v in snapshot(nets.g).items() if k.endswith("weight"))
+
+
+def test_generator_step_computes_no_gradient_for_D_or_f(tiny_run):
+    cfg, nets, batch, opt_g, opt_d = tiny_setup(tiny_run)
+    d0 = snapshot(nets.D)
+    generator_step(nets, batch, cfg, opt_g, grad_scaler(batch.target.device))
+    assert all(p.grad is None for p in [*nets.D.parameters(), *nets.f.parameters()])
+    assert all(p.requires_grad for p in nets.D.parameters())  # D trainable again for its own step
+    assert all(torch.equal(v, nets.D.state_dict()[k]) for k, v in d0.items() if k.endswith("weight"))
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in nets.g.parameters())
 
 
 def test_const_gradient_reaches_g_through_f(tiny_run):

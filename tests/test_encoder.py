@@ -11,7 +11,7 @@ from img2caricature import checkpoint
 from img2caricature.cli import main
 from img2caricature.config import load_config
 from img2caricature.nets.encoder import Encoder, EncoderConfig, load_encoder
-from img2caricature.train.encoder import EncoderTrainConfig, train_encoder
+from img2caricature.train.encoder import EncoderTrainConfig, train_encoder, with_margin
 from img2caricature.train.run import StopEarly
 from tests.conftest import TINY_ENCODER
 
@@ -22,6 +22,28 @@ def test_interface_shapes():
     assert enc.prepare(x).shape == (3, 3, 32, 32)
     assert enc.encode(x).shape == (3, 12)
     assert enc(enc.prepare(x)).shape == (3, 7)
+
+
+def test_cosine_head_scores_by_angle_and_the_margin_hits_only_the_true_class():
+    enc = Encoder(EncoderConfig(num_classes=5, widths=(8, 16), embedding_dim=12, input_size=32,
+                                classifier="cosine", cosine_scale=10.0))
+    e = torch.randn(3, 12)
+    logits = enc.classifier(e)
+    assert torch.allclose(logits, enc.classifier(7 * e), atol=1e-5)  # the embedding's length does not matter
+    assert logits.abs().max() <= 10.0 + 1e-4
+    cfg = EncoderTrainConfig(classifier="cosine", cosine_scale=10.0, cosine_margin=0.2)
+    y = torch.tensor([0, 3, 4])
+    diff = logits - with_margin(logits, y, cfg)
+    assert torch.allclose(diff, torch.nn.functional.one_hot(y, 5) * 2.0)
+    assert torch.equal(with_margin(logits, y, EncoderTrainConfig()), logits)  # linear head: no margin
+
+
+def test_cosine_encoder_trains_and_loads(tiny_run, tmp_path):
+    cfg = load_config(EncoderTrainConfig, None, TINY_ENCODER + ["steps=2", "classifier='cosine'", "cosine_margin=0.2"])
+    figures = train_encoder(tiny_run["faces"], tmp_path / "cos", cfg, show_progress=False)
+    assert 0 <= figures["val/top1"] <= 1
+    enc = load_encoder(tmp_path / "cos" / "encoder.pt")
+    assert enc.cfg.classifier == "cosine" and enc.encode(torch.rand(2, 3, 152, 152) * 2 - 1).shape == (2, 16)
 
 
 def test_loaded_encoder_is_frozen_and_deterministic(tiny_run):

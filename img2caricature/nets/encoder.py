@@ -26,6 +26,8 @@ class EncoderConfig:
     embedding_dim: int = 128
     dropout: float = 0.2
     pretrained: str = ""                 # inception-resnet-v1 only: "vggface2" or "casia-webface"
+    classifier: Literal["linear", "cosine"] = "linear"   # cosine: softmax over scaled cosines (NormFace)
+    cosine_scale: float = 16.0
 
 
 def conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -53,6 +55,24 @@ def compact_backbone(cfg: EncoderConfig) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class CosineClassifier(nn.Module):
+    """Logits = scale * cos(embedding, class centre). The softmax then ranks identities by the
+    angle alone, the same measure verification uses on people it never saw."""
+
+    def __init__(self, dim: int, num_classes: int, scale: float):
+        super().__init__()
+        self.scale = scale
+        self.weight = nn.Parameter(torch.randn(num_classes, dim) * 0.01)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.linear(F.normalize(embedding, dim=1), F.normalize(self.weight, dim=1))
+
+
+def classifier_head(cfg: EncoderConfig, dim: int) -> nn.Module:
+    k = max(cfg.num_classes, 1)
+    return CosineClassifier(dim, k, cfg.cosine_scale) if cfg.classifier == "cosine" else nn.Linear(dim, k)
+
+
 class Encoder(nn.Module):
     """f. `forward` gives identity logits (for softmax training); `encode` the representation."""
 
@@ -61,12 +81,12 @@ class Encoder(nn.Module):
         self.cfg = cfg
         if cfg.arch == "compact":
             self.backbone = compact_backbone(cfg)
-            self.classifier = nn.Linear(cfg.embedding_dim, max(cfg.num_classes, 1))
+            self.classifier = classifier_head(cfg, cfg.embedding_dim)
         else:
             from facenet_pytorch import InceptionResnetV1
 
             net = InceptionResnetV1(classify=True, num_classes=max(cfg.num_classes, 1))
-            self.classifier = net.logits
+            self.classifier = net.logits if cfg.classifier == "linear" else classifier_head(cfg, 512)
             net.logits = nn.Identity()
             net.classify = True  # forward() then returns last_bn's output: the pre-softmax layer
             self.backbone = net
@@ -83,7 +103,8 @@ class Encoder(nn.Module):
             start = (size - keep) // 2
             images = images[..., start:start + keep, start:start + keep]
         if images.shape[-1] != self.cfg.input_size:
-            images = F.interpolate(images, size=self.cfg.input_size, mode="bilinear",
+            # float32: antialiased resizing has no bfloat16 kernel (g's output under CPU autocast)
+            images = F.interpolate(images.float(), size=self.cfg.input_size, mode="bilinear",
                                    align_corners=False, antialias=images.shape[-1] > self.cfg.input_size)
         return images
 

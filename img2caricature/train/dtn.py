@@ -8,6 +8,7 @@ images never change (f is frozen), so they are computed once before the first st
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,10 +25,9 @@ from img2caricature.nets.dtn import (Discriminator, DiscriminatorConfig, Generat
 from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
 from img2caricature.runtime import log
 from img2caricature.train import distributed, run
-from img2caricature.train.common import autocast, grad_scaler, map_batches, random_batch
+from img2caricature.train.common import autocast, downscale, grad_scaler, map_batches, random_batch
 from img2caricature.train.curves import write_curves
 from img2caricature.train.samples import save_pairs
-from img2caricature.train.common import downscale
 from img2caricature.train.split import first_per_identity, split_faces_by_heldout
 from img2caricature.translate import dtn_snapshot
 
@@ -53,6 +53,7 @@ class DTNConfig:
     beta2: float = 0.999
     g_steps_per_d: int = 1
     cache_f: bool = True        # compute f(x) of real images once (False: every step, for benchmarks)
+    cpu_bf16: bool = False      # bfloat16 autocast on CPUs that run it natively (AVX512-BF16, AMX)
     # data
     heldout_emoji: int = 64     # emoji kept out of training, for reconstruction samples and evaluation
     # bookkeeping
@@ -90,13 +91,24 @@ def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device) -> Nets:
     return Nets(f.to(device), g.to(device), D.to(device))
 
 
+Fakes = tuple[torch.Tensor, torch.Tensor]  # g(f(s)), g(f(t))
+
+
+def generate(nets: Nets, batch: Batch) -> Fakes:
+    return nets.g(batch.f_source), nets.g(batch.f_target)
+
+
 def discriminator_step(nets: Nets, batch: Batch, opt_d: torch.optim.Optimizer,
-                       scaler: torch.amp.GradScaler) -> dict[str, float]:
+                       scaler: torch.amp.GradScaler, fakes: Fakes | None = None,
+                       cpu_bf16: bool = False) -> dict[str, float]:
+    """D on (g(f(s)), g(f(t)), t) with its three classes. `fakes`: g's outputs of this step,
+    when the caller already has them (they are detached here)."""
     device = batch.target.device
-    with torch.no_grad(), autocast(device):
-        from_source = nets.g(batch.f_source)
-        from_target = nets.g(batch.f_target)
-    with autocast(device):
+    if fakes is None:
+        with torch.no_grad(), autocast(device, cpu_bf16):
+            fakes = generate(nets, batch)
+    from_source, from_target = (x.detach() for x in fakes)
+    with autocast(device, cpu_bf16):
         logits = nets.D(torch.cat([from_source, from_target, batch.target]))
         ls, lt, lr = logits.split(len(batch.target))
         loss, parts = losses.dtn_discriminator_loss(ls, lt, lr)
@@ -115,14 +127,28 @@ def const_weight(step: int, cfg: DTNConfig) -> float:
     return cfg.alpha * min(1.0, step / cfg.const_ramp_steps)
 
 
-def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | None = None
-                     ) -> tuple[torch.Tensor, dict[str, float]]:
-    from_source = nets.g(batch.f_source)          # g(f(s))
-    from_target = nets.g(batch.f_target)          # g(f(t))
+@contextmanager
+def frozen(module: nn.Module):
+    """`module` (DDP unwrapped) with no parameter gradients: g's step needs gradients through
+    D and f to g, never D's or f's own, and computing D's would cost a third of its backward."""
+    module = distributed.unwrap(module)
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | None = None,
+                     fakes: Fakes | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    from_source, from_target = generate(nets, batch) if fakes is None else fakes   # g(f(s)), g(f(t))
     # D sees the same mix as in its own step (real emoji included), so its BatchNorm
     # statistics match; a batch of fakes alone would be normalised differently and
     # g could satisfy L_GANG against a D that does not exist.
-    logits = nets.D(torch.cat([from_source, from_target, batch.target]))
+    with frozen(nets.D) as D:
+        logits = D(torch.cat([from_source, from_target, batch.target]))
     ls, lt, _ = logits.split(len(from_source))
     gang = losses.dtn_gang_loss(ls, lt)
     const = losses.representation_distance(nets.f.encode(from_source), batch.f_source, cfg.const_distance)
@@ -135,12 +161,13 @@ def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | No
 
 
 def generator_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g: torch.optim.Optimizer,
-                   scaler: torch.amp.GradScaler, alpha: float | None = None) -> dict[str, float]:
-    with autocast(batch.target.device):
-        loss, parts = generator_losses(nets, batch, cfg, alpha)
+                   scaler: torch.amp.GradScaler, alpha: float | None = None,
+                   fakes: Fakes | None = None) -> dict[str, float]:
+    with autocast(batch.target.device, cfg.cpu_bf16):
+        loss, parts = generator_losses(nets, batch, cfg, alpha, fakes)
     opt_g.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
-    scaler.step(opt_g)  # opt_g holds g's parameters only: D and f get gradients but no update
+    scaler.step(opt_g)  # opt_g holds g's parameters only
     scaler.update()
     return parts
 
@@ -149,10 +176,14 @@ def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g,
                step: int | None = None) -> dict[str, float]:
     nets.g.train()
     nets.D.train()
-    parts = discriminator_step(nets, batch, opt_d, scaler_d)
+    # g runs once for both steps: D trains on its detached outputs, then g's first step
+    # backpropagates through the same outputs (g has not changed in between).
+    with autocast(batch.target.device, cfg.cpu_bf16):
+        fakes = generate(nets, batch)
+    parts = discriminator_step(nets, batch, opt_d, scaler_d, fakes, cfg.cpu_bf16)
     alpha = cfg.alpha if step is None else const_weight(step, cfg)
-    for _ in range(cfg.g_steps_per_d):
-        parts.update(generator_step(nets, batch, cfg, opt_g, scaler_g, alpha))
+    for i in range(cfg.g_steps_per_d):
+        parts.update(generator_step(nets, batch, cfg, opt_g, scaler_g, alpha, fakes if i == 0 else None))
     return parts
 
 

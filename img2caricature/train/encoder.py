@@ -37,6 +37,9 @@ class EncoderTrainConfig:
     embedding_dim: int = 128
     dropout: float = 0.2
     pretrained: str = ""
+    classifier: Literal["linear", "cosine"] = "linear"
+    cosine_scale: float = 16.0
+    cosine_margin: float = 0.0            # CosFace: the true class's cosine must win by this much in training
     # data split
     heldout_identities: int = 30
     val_per_identity: int = 2
@@ -49,6 +52,7 @@ class EncoderTrainConfig:
     weight_decay: float = 5e-4
     warmup_steps: int = 200
     label_smoothing: float = 0.1
+    cpu_bf16: bool = False                # bfloat16 autocast on CPUs that run it natively (AVX512-BF16, AMX)
     # augmentation (see AugmentConfig)
     flip: bool = True
     max_shift: float = 0.06
@@ -70,6 +74,14 @@ def _lr_at(step: int, cfg: EncoderTrainConfig) -> float:
         return cfg.lr * step / max(1, cfg.warmup_steps)
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def with_margin(logits: torch.Tensor, labels: torch.Tensor, cfg: EncoderTrainConfig) -> torch.Tensor:
+    """CosFace (Wang et al. 2018): lower the true class's scaled cosine by scale * margin, so
+    training keeps pulling each face towards its identity after it is already classified."""
+    if cfg.classifier != "cosine" or cfg.cosine_margin == 0:
+        return logits
+    return logits - F.one_hot(labels, logits.shape[1]) * (cfg.cosine_scale * cfg.cosine_margin)
 
 
 def _maybe_pretrained(encoder: Encoder, cfg: EncoderTrainConfig) -> None:
@@ -134,9 +146,9 @@ def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool 
         idx = random_batch(train_idx, cfg.batch_size)
         x = augment(dataset.to_float(images[idx]).to(d.device), cfg.input_size, cfg.crop_fraction, aug)
         y = dense[idx].to(d.device)
-        with autocast(d.device):
+        with autocast(d.device, cfg.cpu_bf16):
             logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(with_margin(logits.float(), y, cfg), y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
