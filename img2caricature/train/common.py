@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from contextlib import nullcontext
 from typing import Any, Callable, TypeVar
 
@@ -19,6 +20,7 @@ def sub_config(cls: type[T], flat: Any, **extra: Any) -> T:
     return cls(**{**values, **extra})
 
 
+@functools.cache  # asked by autocast() at every step; the answer never changes
 def cpu_has_bf16() -> bool:
     """Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 / AMX); without it
     bfloat16 is emulated and slower than float32."""
