@@ -6,14 +6,16 @@ cached step >= 1.5x the uncached one, and >= 40 source images/s.
                                    [--steps 15] [--device cpu] [--bf16]
 
 --bf16 measures the pair again with bfloat16 autocast (`cpu_bf16 = true`), on CPUs that
-run it natively.
+run it natively; f's uncached forward then runs in bfloat16 too.
 
-Without --encoder a fresh compact encoder with the shipped config's shape is used (the
-speed does not depend on its weights)."""
+Without --encoder a fresh encoder built from --encoder-config (the compact config) is used
+(the speed does not depend on its weights). --set key=value overrides the DTN config,
+e.g. --set channels_last=false."""
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -21,11 +23,15 @@ import torch
 from img2caricature.config import load_config
 from img2caricature.nets.encoder import Encoder, EncoderConfig, load_encoder
 from img2caricature.runtime import pick_device
-from img2caricature.train.common import cpu_has_bf16, grad_scaler
+from img2caricature.train.common import autocast, cpu_has_bf16, grad_scaler, sub_config
+from img2caricature.train.encoder import EncoderTrainConfig
 from img2caricature.train.dtn import Batch, DTNConfig, build_nets, train_step
 
 
-def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int, cached: bool) -> float:
+def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int) -> dict[bool, float]:
+    """Source images/s with f(x) uncached (False) and cached (True). The two kinds of step
+    alternate on the same networks and each figure is the median step, so a noisy neighbour
+    on a shared machine slows both alike instead of whichever ran second."""
     torch.manual_seed(0)
     nets = build_nets(encoder, cfg, device)
     opt_g = torch.optim.Adam(nets.g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
@@ -34,45 +40,49 @@ def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int, 
     b = cfg.batch_size
     faces = torch.rand(256, 3, 152, 152, device=device) * 2 - 1
     emoji = torch.rand(256, 3, 152, 152, device=device) * 2 - 1
-    with torch.no_grad():
+    with torch.no_grad(), autocast(device, cfg.cpu_bf16):
         f_faces, f_emoji = nets.f.encode(faces), nets.f.encode(emoji)
     small = torch.nn.functional.interpolate(emoji, size=cfg.output_size, mode="area")
-    elapsed = 0.0
-    for step in range(steps + 2):  # two warm-up steps
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    for step in range(2 * (steps + 2)):  # two warm-up steps of each kind
+        cached = step % 2 == 1
         i, j = torch.randint(256, (b,)), torch.randint(256, (b,))
         start = time.perf_counter()
         if cached:
             fs, ft = f_faces[i], f_emoji[j]
         else:
-            with torch.no_grad():
+            with torch.no_grad(), autocast(device, cfg.cpu_bf16):
                 fs, ft = nets.f.encode(faces[i]), nets.f.encode(emoji[j])
         train_step(nets, Batch(fs, ft, small[j]), cfg, opt_g, opt_d, sg, sd)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        if step >= 2:
-            elapsed += time.perf_counter() - start
-    return steps * b / elapsed
+        if step >= 4:
+            seconds[cached].append(time.perf_counter() - start)
+    return {cached: b / statistics.median(s) for cached, s in seconds.items()}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", default=None)
+    p.add_argument("--encoder-config", default="configs/encoder/compact.toml")
     p.add_argument("--config", default="configs/dtn/compact.toml")
     p.add_argument("--steps", type=int, default=15)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args()
     device = pick_device(args.device)
-    cfg = load_config(DTNConfig, args.config, [f"batch_size={args.batch_size}", "cpu_bf16=false"])
-    encoder = load_encoder(args.encoder) if args.encoder else Encoder(EncoderConfig(num_classes=2))
+    cfg = load_config(DTNConfig, args.config, [f"batch_size={args.batch_size}", "cpu_bf16=false", *args.set])
+    encoder = load_encoder(args.encoder) if args.encoder else Encoder(
+        sub_config(EncoderConfig, load_config(EncoderTrainConfig, args.encoder_config), num_classes=2))
     print(f"device {device}, config {args.config}, batch {cfg.batch_size}, g output {cfg.output_size}x{cfg.output_size}, "
-          f"f input {encoder.cfg.input_size}x{encoder.cfg.input_size} ({encoder.cfg.arch})")
+          f"f input {encoder.cfg.input_size}x{encoder.cfg.input_size} ({encoder.cfg.arch}), channels_last {cfg.channels_last}")
     precisions = [False] + ([True] if args.bf16 and cpu_has_bf16() and device.type == "cpu" else [])
     for bf16 in precisions:
         cfg.cpu_bf16 = bf16
-        uncached = measure(cfg, encoder, device, args.steps, cached=False)
-        cached = measure(cfg, encoder, device, args.steps, cached=True)
+        speed = measure(cfg, encoder, device, args.steps)
+        uncached, cached = speed[False], speed[True]
         name = "bfloat16" if bf16 else "float32"
         print(f"{name} uncached f(x): {uncached:7.1f} source images/s")
         print(f"{name} cached f(x):   {cached:7.1f} source images/s")
