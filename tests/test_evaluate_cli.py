@@ -79,3 +79,16 @@ def test_evaluate_refuses_faces_passed_as_emoji(tiny_run, models, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "holds faces, but emoji were expected" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_dtns_sharing_one_f_are_measured_with_it_once(tiny_run, models, tmp_path):
+    twin = tmp_path / "twin" / "dtn.pt"
+    twin.parent.mkdir()
+    twin.write_bytes(models["dtn"].read_bytes())
+    out = tmp_path / "r"
+    assert main(["evaluate", "--model", str(models["dtn"]), "--model", str(twin), "--faces", str(tiny_run["faces"]),
+                 "--emoji", str(tiny_run["emoji"]), "--out", str(out)] + sum([["--set", s] for s in TINY_EVAL], [])) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    first, second = metrics["models"]
+    assert metrics["rulers"] == [f"f of {first}, {second}"]
+    assert metrics["models"][first]["retrieval"] == metrics["models"][second]["retrieval"]  # same g, same f

@@ -81,10 +81,22 @@ def _rulers(inputs: EvalInputs, translators: dict[str, nn.Module], evaluated_peo
         if seen:
             notes.append(f"the judge encoder trained on {len(seen)} of the {len(evaluated_people)} evaluated people: "
                          "its retrieval figures are optimistic, for every model alike")
+    # one ruler per distinct f: DTNs trained on the same encoder would repeat the same figures
+    own: dict[tuple[str, ...], Encoder] = {}
     for name, translator in translators.items():
         if hasattr(translator, "encoder"):
-            rulers[f"f of {name}"] = translator.encoder
+            shared = next((names for names, f in own.items() if _same_weights(f, translator.encoder)), None)
+            if shared:
+                own[shared + (name,)] = own.pop(shared)
+            else:
+                own[(name,)] = translator.encoder
+    rulers.update({f"f of {', '.join(names)}": f for names, f in own.items()})
     return rulers
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape and torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def _model_figures(emoji: torch.Tensor, real: torch.Tensor, labels: np.ndarray, first_photo: np.ndarray,
