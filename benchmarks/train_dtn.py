@@ -24,8 +24,8 @@ from img2caricature.config import load_config
 from img2caricature.nets.encoder import Encoder, EncoderConfig, load_encoder
 from img2caricature.runtime import pick_device
 from img2caricature.train.common import autocast, cpu_has_bf16, grad_scaler, sub_config
-from img2caricature.train.encoder import EncoderTrainConfig
 from img2caricature.train.dtn import Batch, DTNConfig, build_nets, train_step
+from img2caricature.train.encoder import EncoderTrainConfig
 
 
 def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int) -> dict[bool, float]:

@@ -96,7 +96,7 @@ def _rulers(inputs: EvalInputs, translators: dict[str, nn.Module], evaluated_peo
 
 def _same_weights(a: nn.Module, b: nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape and torch.equal(sa[k], sb[k]) for k in sa)
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)  # False on a shape mismatch
 
 
 def _model_figures(emoji: torch.Tensor, real: torch.Tensor, labels: np.ndarray, first_photo: np.ndarray,
