@@ -202,7 +202,7 @@ def missed_sheet(missed: list[Outcome], path: Path, columns: int = 12) -> None:
     for i, t in enumerate(tiles):
         sheet.paste(t, (pad + (i % columns) * (size + pad), pad + (i // columns) * (size + 20 + pad)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, quality=80)
+    sheet.save(path, quality=70)
 
 
 def main() -> None:
@@ -255,7 +255,7 @@ def main() -> None:
                     batch[k].append(crop)
                 if len(batch["haar"]) >= 64:
                     flush()
-            bar.set_postfix(mtcnn=f"{found['mtcnn'] / (bar.n + 1):.3f}", refresh=False)
+            bar.set_postfix(mtcnn=f"{found['mtcnn'] / len(seconds['mtcnn']):.3f}", refresh=False)
     if batch:
         flush()
     emb = {e: {k: np.concatenate(v) for k, v in per.items()} for e, per in emb.items()}

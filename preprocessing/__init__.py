@@ -1,5 +1,6 @@
 """Face detection and cropping, input walkers, and writing face datasets (`img2car preprocess`).
 
-For photo -> face crops elsewhere (e.g. `img2car caricature`), use `preprocessing.detect`:
-`find_faces(rgb, FaceOptions(policy="largest"))`, or `detect_faces` + `crop_face`.
+For photo -> face crops elsewhere (`img2car caricature`, the API, benchmarks), use
+`preprocessing.finder.crop_finder()`: MTCNN, the most prominent face, framed like the
+training crops. `preprocessing.detect` holds the detectors and the crop itself.
 """

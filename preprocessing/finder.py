@@ -74,11 +74,11 @@ def miss_hint(rgb: np.ndarray, result: FaceResult, options: FinderOptions) -> st
     """What to try, checked on this photo where it can be: only advice that would work."""
     if result.status == "too small":
         largest = max(b.side for b in result.boxes)
-        return f"the largest face is {largest} px: --min-face {largest} takes it"
+        return f"try --min-face {largest}: the largest face is {largest} px"
     for other in ("haar", "mtcnn"):
         if other != options.detector and find_photo_faces(rgb, replace(options, detector=other)).crops:
-            return f"--detector {other} finds one"
-    return "no detector finds one; if the photo is already a face crop, --no-detect uses it whole"
+            return f"try --detector {other}: it finds one"
+    return "no detector finds one; if the photo is already a face crop, try --no-detect"
 
 
 def crop_finder(detector: Choice = "mtcnn", all_faces: bool = False, min_face: int = 24,
