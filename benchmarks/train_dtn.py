@@ -21,7 +21,7 @@ import time
 import torch
 
 from img2caricature.config import load_config
-from img2caricature.nets.encoder import Encoder, EncoderConfig, load_encoder
+from img2caricature.nets.encoder import Encoder, EncoderConfig, encoder_from_snapshot, encoder_snapshot_from
 from img2caricature.runtime import pick_device
 from img2caricature.train.common import autocast, cpu_has_bf16, grad_scaler, sub_config
 from img2caricature.train.dtn import Batch, DTNConfig, build_nets, train_step
@@ -61,9 +61,29 @@ def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int) 
     return {cached: b / statistics.median(s) for cached, s in seconds.items()}
 
 
+def f_seconds(encoder: Encoder, cfg: DTNConfig, device: torch.device, repeats: int = 5) -> tuple[float, float]:
+    """Median seconds of f's two parts of a step: the forward on the step's 2 x batch real
+    images (what caching removes), and L_CONST's forward + backward to g's output on one batch."""
+    b = cfg.batch_size
+    real = torch.rand(2 * b, 3, 152, 152, device=device) * 2 - 1
+    fake = (torch.rand(b, 3, cfg.output_size, cfg.output_size, device=device) * 2 - 1).requires_grad_(True)
+    forward, const = [], []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        with torch.no_grad(), autocast(device, cfg.cpu_bf16):
+            encoder.encode(real)
+        mid = time.perf_counter()
+        with autocast(device, cfg.cpu_bf16):
+            encoder.encode(fake).float().pow(2).mean().backward()
+        forward.append(mid - start)
+        const.append(time.perf_counter() - mid)
+    return statistics.median(forward[1:]), statistics.median(const[1:])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--encoder", default=None)
+    p.add_argument("--encoder", default=None, help="an encoder checkpoint, or a pretrained encoder's name "
+                   "(dlib-resnet-v1)")
     p.add_argument("--encoder-config", default="configs/encoder/compact.toml")
     p.add_argument("--config", default="configs/dtn/compact.toml")
     p.add_argument("--steps", type=int, default=15)
@@ -74,7 +94,7 @@ def main() -> None:
     args = p.parse_args()
     device = pick_device(args.device)
     cfg = load_config(DTNConfig, args.config, [f"batch_size={args.batch_size}", "cpu_bf16=false", *args.set])
-    encoder = load_encoder(args.encoder) if args.encoder else Encoder(
+    encoder = encoder_from_snapshot(encoder_snapshot_from(args.encoder)) if args.encoder else Encoder(
         sub_config(EncoderConfig, load_config(EncoderTrainConfig, args.encoder_config), num_classes=2))
     print(f"device {device}, config {args.config}, batch {cfg.batch_size}, g output {cfg.output_size}x{cfg.output_size}, "
           f"f input {encoder.cfg.input_size}x{encoder.cfg.input_size} ({encoder.cfg.arch}), channels_last {cfg.channels_last}")
@@ -87,6 +107,10 @@ def main() -> None:
         print(f"{name} uncached f(x): {uncached:7.1f} source images/s")
         print(f"{name} cached f(x):   {cached:7.1f} source images/s")
         print(f"{name} speed-up:      {cached / uncached:7.2f}x")
+        forward, const = f_seconds(encoder, cfg, device)
+        step = cfg.batch_size / uncached
+        print(f"{name} f's share of the uncached step ({step:.3f}s): forward on real images {forward:.3f}s "
+              f"({forward / step:.0%}), L_CONST forward + backward {const:.3f}s ({const / step:.0%})")
 
 
 if __name__ == "__main__":
