@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from img2caricature.nets.encoder import Encoder, EncoderConfig
-from img2caricature.train.augment import AugmentConfig, augment
+from img2caricature.augment import AugmentConfig, augment
 from img2caricature.train.common import autocast, cpu_has_bf16
 
 
