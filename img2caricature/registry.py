@@ -44,13 +44,19 @@ class EncoderKind:
     pretrained: Callable[[], "nn.Module"] | None = None        # a ready, frozen f, named by a string
 
 
-def _trainable_encoder(config: dict[str, Any]) -> "nn.Module":
+def _encoder(config: dict[str, Any]) -> "nn.Module":
     from img2caricature.config import from_dict
     from img2caricature.nets.encoder import Encoder, EncoderConfig
 
     cfg = from_dict(EncoderConfig, config, source="encoder checkpoint")
     cfg.pretrained = ""  # the weights come from the snapshot, never from a download
     return Encoder(cfg)
+
+
+def _dlib() -> "nn.Module":
+    from img2caricature.nets.encoder import dlib_encoder
+
+    return dlib_encoder()
 
 
 def _dtn(snapshot: dict[str, Any]) -> "nn.Module":
@@ -66,8 +72,9 @@ def _cyclegan(snapshot: dict[str, Any]) -> "nn.Module":
 
 
 ENCODERS: dict[str, EncoderKind] = {
-    "compact": EncoderKind(_trainable_encoder),
-    "inception-resnet-v1": EncoderKind(_trainable_encoder),
+    "compact": EncoderKind(_encoder),
+    "inception-resnet-v1": EncoderKind(_encoder),
+    "dlib-resnet-v1": EncoderKind(_encoder, pretrained=_dlib),   # dlib's face ResNet, read from its .dat file
 }
 TRANSLATORS: dict[str, Callable[[dict[str, Any]], "nn.Module"]] = {
     "dtn": _dtn,
@@ -182,7 +189,7 @@ def load_encoder_snapshot(name_or_path: str | Path) -> dict[str, Any]:
             raise UserError(f"{path} is not an encoder checkpoint (it holds {snap.get('kind') or 'something else'})")
         return snap
     if str(name_or_path) in ENCODERS and ENCODERS[str(name_or_path)].pretrained is not None:
-        return encoder_snapshot(pretrained_encoder(str(name_or_path)), published=str(name_or_path))
+        return encoder_snapshot(pretrained_encoder(str(name_or_path)), pretrained=str(name_or_path))
     if path.suffix == ".pt" or len(path.parts) > 1:
         raise UserError(f"checkpoint not found: {path}")
     pretrained_encoder(str(name_or_path))  # raises: the names it knows

