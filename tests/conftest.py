@@ -57,7 +57,7 @@ def emoji_h5(tmp_path: Path) -> Path:
 
 TINY_ENCODER = ["widths=[8,16]", "embedding_dim=16", "input_size=32", "batch_size=8",
                 "val_per_identity=1", "eval_every=2", "log_every=1", "warmup_steps=1", "seed=0"]
-TINY_DTN = ["g_widths=[32,16,8,8]", "d_widths=[8,16,16,16]", "batch_size=4", "heldout_emoji=4",
+TINY_DTN = ["g_widths=[32,16,8,8]", "d_widths=[8,16,16,16]", "batch_size=4",
             "log_every=1", "sample_every=2", "checkpoint_every=2", "n_samples=4", "seed=0"]
 
 

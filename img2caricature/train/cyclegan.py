@@ -36,7 +36,7 @@ from img2caricature.train.split import translator_data
 
 
 @dataclass
-class CycleGANConfig:
+class CycleGANConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, keep_states, n_samples, seed, threads
     # networks (see ResnetGeneratorConfig, PatchDiscriminatorConfig)
     size: int = 64
     ngf: int = 32
@@ -59,14 +59,7 @@ class CycleGANConfig:
     flip: bool = True
     max_shift: float = 0.05
     scale_range: tuple[float, ...] = (0.9, 1.0)
-    # bookkeeping (the held-out people and emoji are the split file's)
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_states: int = 2
-    n_samples: int = 16
-    seed: int = 0
-    threads: int = 0
+    # (the held-out people and emoji are the split file's)
 
 
 class Generators(nn.Module):

@@ -30,7 +30,7 @@ from img2caricature.train.split import split_faces, training_split
 
 
 @dataclass
-class EncoderTrainConfig:
+class EncoderTrainConfig(AugmentConfig):   # + the augmentation keys: flip, max_shift, scale_range, ...
     # network (see EncoderConfig)
     arch: str = "compact"                 # nets.encoder.BACKBONES: compact, inception-resnet-v1
     input_size: int = 64
@@ -54,14 +54,6 @@ class EncoderTrainConfig:
     warmup_steps: int = 200
     label_smoothing: float = 0.1
     cpu_bf16: CpuBf16 = "auto"            # bfloat16 autocast on the CPU: true, false, or "auto" (where measured faster)
-    # augmentation (see AugmentConfig)
-    flip: bool = True
-    max_shift: float = 0.06
-    scale_range: tuple[float, ...] = (0.9, 1.1)
-    max_rotation_deg: float = 8.0
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
     # bookkeeping
     eval_every: int = 500
     log_every: int = 50

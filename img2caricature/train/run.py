@@ -252,6 +252,19 @@ def run_steps(step_fn: Callable[[int], dict[str, Number]], start: int, total: in
 # -- the trainer skeleton ----------------------------------------------------------------------
 
 @dataclass
+class Schedule:
+    """The bookkeeping keys of a translator's config: when it logs, draws samples and saves,
+    how many states it keeps, its seed and CPU threads (0: torch's default)."""
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_states: int = 2
+    n_samples: int = 16
+    seed: int = 0
+    threads: int = 0
+
+
+@dataclass
 class Trainer:
     """What a trainer declares; `train()` does the rest: seeding, resume, the step loop, logging,
     sample grids and curves, evaluation, saving, teardown.
