@@ -33,7 +33,7 @@ def test_ema_moves_by_the_configured_rate_and_is_what_snapshots_save(tiny_run, t
     state = checkpoint.load(sorted((tmp_path / "run").glob("state-*.pt"))[-1])
     ema, g = state["modules"]["g_ema"], state["modules"]["g"]
     assert any(not torch.equal(ema[k], g[k]) for k in g if g[k].is_floating_point())
-    assert all(torch.equal(snap["generator"][k], ema[k]) for k in ema)
+    assert all(torch.equal(snap["state_dicts"]["generator"][k], ema[k]) for k in ema)
 
 
 def test_ema_off_snapshots_g_itself(tiny_run):
@@ -105,4 +105,4 @@ def test_a_128px_config_trains_two_steps(tiny_run, tmp_path):
                                                     "r1_every=1"])
     train_dtn(tiny_run["faces"], tiny_run["emoji"], tiny_run["encoder"], tmp_path / "run", cfg, show_progress=False)
     snap = checkpoint.load(tmp_path / "run" / "dtn.pt")
-    assert snap["generator_config"]["output_size"] == 128 and snap["step"] == 2
+    assert snap["config"]["generator"]["output_size"] == 128 and snap["step"] == 2
