@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,16 @@ def test_same_pixels_as_the_cli(model, tmp_path, capsys):
     from_api = model(photo, all_faces=True)
     assert len(from_api) == 2
     assert all(np.array_equal(np.asarray(a), c) for a, c in zip(from_api, from_cli))
+
+
+def test_calls_from_several_threads_match_calls_one_by_one(model):
+    photos = [two_faces(astronaut(side)) for side in (300, 360, 420)]
+    as_arrays = lambda photo: [np.asarray(e) for e in model(photo, all_faces=True)]  # noqa: E731
+    one_by_one = [as_arrays(p) for p in photos]
+    with ThreadPoolExecutor(3) as pool:
+        for _ in range(3):
+            for got, want in zip(pool.map(as_arrays, photos * 2), one_by_one * 2):
+                assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want))
 
 
 def test_faces_sizes_and_options(model):
