@@ -113,9 +113,12 @@ def test_a_text_file_shows_the_error_sentence(page, tmp_path):
 def test_a_file_over_the_limit_is_refused_before_upload(page, tmp_path):
     big = tmp_path / "huge.jpg"
     big.write_bytes(ASTRONAUT.read_bytes() + bytes(11 * 2**20))
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "api/caricature" in r.url else None)
     page.set_input_files("#file", str(big))
     page.locator("#error").wait_for(state="visible")
     assert page.locator("#error").inner_text() == "That file is larger than the 10 MB limit."
+    assert sent == []  # the page knew the limit: 11 MB were not uploaded for nothing
 
 
 def test_a_dropped_photo_every_face_option(page):
