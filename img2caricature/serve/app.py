@@ -129,12 +129,6 @@ def flag(request: web.Request, name: str, default: bool) -> bool:
     return default if value is None else value.lower() in ("1", "true", "yes", "on")
 
 
-OPTIONS: web.AppKey[ServeOptions] = web.AppKey("options", ServeOptions)
-MODEL: web.AppKey[Caricaturist] = web.AppKey("model", Caricaturist)
-POOL: web.AppKey[ThreadPoolExecutor] = web.AppKey("pool", ThreadPoolExecutor)
-AVATAR: web.AppKey[object] = web.AppKey("avatar", object)
-
-
 class Admission:
     """At most `running + waiting` requests inside; the rest are turned away. (The thread pool,
     `running` workers wide, is what keeps the others waiting.)"""
@@ -152,6 +146,10 @@ class Admission:
         self.inside -= 1
 
 
+OPTIONS: web.AppKey[ServeOptions] = web.AppKey("options", ServeOptions)
+MODEL: web.AppKey[Caricaturist] = web.AppKey("model", Caricaturist)
+POOL: web.AppKey[ThreadPoolExecutor] = web.AppKey("pool", ThreadPoolExecutor)
+AVATAR: web.AppKey[object] = web.AppKey("avatar", object)
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission", Admission)
 
 
