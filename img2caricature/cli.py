@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "train-cyclegan": "train the CycleGAN baseline on the same data",
     "evaluate": "compare trained models on held-out faces and emoji (JSON, Markdown, image grid)",
     "caricature": "photo(s) in, emoji out, with the model shipped in the package",
+    "serve": "try it in a browser: a page on 127.0.0.1 that turns a photo into its emoji",
     "info": "print what a dataset file holds",
 }
 

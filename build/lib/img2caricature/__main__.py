@@ -1,0 +1,3 @@
+from img2caricature.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""Option groups shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA with mixed precision when present, else CPU), cpu or cuda[:N]")
+
+
+def add_training(p: argparse.ArgumentParser, default_config: str, default_out: str) -> None:
+    """The options every training command has."""
+    p.add_argument("--config", default=default_config, help=f"TOML config file (default: {default_config})")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key (repeatable), e.g. --set batch_size=64")
+    p.add_argument("--out", default=default_out, help=f"run directory (default: {default_out})")
+    p.add_argument("--steps", type=int, default=None, help="training steps (overrides the config)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last training state")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="stop after this much wall time (resumable with --resume)")
+    add_device(p)
+
+
+def stop_early(args: argparse.Namespace):
+    from img2caricature.train.run import StopEarly
+
+    return StopEarly(seconds=args.time_limit * 60) if args.time_limit else None

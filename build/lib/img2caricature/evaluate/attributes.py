@@ -1,0 +1,122 @@
+"""Attribute agreement: does the emoji keep the photo's apparent gender?
+
+Two gender classifiers, one per domain, each trained on a labelled folder (a CSV of
+`file,gender` beside a folder of images) and cached as a file keyed by the CSV's content,
+the folder and the training config, so reruns skip the training.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from img2caricature import checkpoint, dataset
+from img2caricature.errors import UserError
+from img2caricature.evaluate.classifier import (ClassifierConfig, accuracy, fit_classifier, predict, resize,
+                                                small_cnn)
+from img2caricature.images import ImageError, read_image
+from img2caricature.runtime import log
+from img2caricature.train.augment import AugmentConfig
+
+# Robustness to framing and colour: the photo classifier learns on aligned CelebA-HQ faces but
+# judges our Haar-cascade crops.
+AUGMENT = AugmentConfig(scale_range=(0.85, 1.15))
+
+
+@dataclass
+class GenderClassifier:
+    model: nn.Module
+    classes: list[str]
+    size: int
+    heldout: dict[str, float]      # accuracy, balanced_accuracy, n_test on its own held-out fifth
+    n_train: int
+    cache: Path
+
+    def predict(self, images: torch.Tensor, device: torch.device | None = None) -> np.ndarray:
+        return predict(self.model, images, self.size, device)
+
+
+def read_labels(csv_path: Path, images_dir: Path) -> tuple[list[Path], list[str]]:
+    if not Path(csv_path).is_file():
+        raise UserError(f"gender CSV not found: {csv_path}")
+    if not Path(images_dir).is_dir():
+        raise UserError(f"image folder not found: {images_dir} (pass it with --photo-gender-images / --emoji-gender-images)")
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"file", "gender"} <= set(rows[0]):
+        raise UserError(f"{csv_path} must have the columns file,gender")
+    return [Path(images_dir) / r["file"] for r in rows], [r["gender"].strip().lower() for r in rows]
+
+
+def load_folder(files: list[Path], size: int) -> tuple[torch.Tensor, np.ndarray]:
+    """uint8 (N, 3, size, size) of the readable files, and which files those were."""
+    images, ok = [], []
+    for i, path in enumerate(tqdm(files, desc="reading labelled images", unit="img", leave=False)):
+        try:
+            rgb = torch.from_numpy(read_image(path).copy()).permute(2, 0, 1)[None]
+        except ImageError:
+            continue
+        images.append(dataset.to_uint8(resize(dataset.to_float(rgb), size)))
+        ok.append(i)
+    if not images:
+        raise UserError(f"none of the {len(files)} labelled images could be read")
+    return torch.cat(images), np.array(ok)
+
+
+def _cache_key(csv_path: Path, images_dir: Path, cfg: ClassifierConfig) -> str:
+    h = hashlib.sha256(Path(csv_path).read_bytes())
+    h.update(str(Path(images_dir).resolve()).encode())
+    h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    return h.hexdigest()[:12]
+
+
+def gender_classifier(csv_path: Path, images_dir: Path, cache_dir: Path, domain: str, cfg: ClassifierConfig,
+                      device: torch.device | None = None) -> GenderClassifier:
+    """Trained on a random 4/5 of the labelled images, measured on the rest; cached."""
+    cache = Path(cache_dir) / f"gender-{domain}-{_cache_key(csv_path, images_dir, cfg)}.pt"
+    if cache.is_file():
+        saved = checkpoint.load(cache)
+        model = small_cnn(len(saved["classes"]), cfg.widths)
+        model.load_state_dict(saved["state_dict"])
+        return GenderClassifier(model.eval().to(device or "cpu"), list(saved["classes"]), cfg.size,
+                                dict(saved["heldout"]), int(saved["n_train"]), cache)
+    files, genders = read_labels(csv_path, images_dir)
+    images, ok = load_folder(files, cfg.size)
+    classes = sorted(set(genders))
+    labels = np.array([classes.index(genders[i]) for i in ok])
+    order = np.random.default_rng(cfg.seed).permutation(len(labels))
+    n_test = max(1, len(labels) // 5)
+    test, train = order[:n_test], order[n_test:]
+    log.info(f"training the {domain} gender classifier on {len(train)} images ({cfg.steps} steps)")
+    model = fit_classifier(dataset.to_float(images[train]), torch.from_numpy(labels[train]), cfg, AUGMENT, device,
+                           desc=f"{domain} gender classifier")
+    heldout = accuracy(predict(model, dataset.to_float(images[test]), cfg.size, device), labels[test])
+    heldout["n_test"] = len(test)
+    checkpoint.save_atomic({"kind": "gender-classifier", "domain": domain, "classes": classes,
+                            "config": dataclasses.asdict(cfg), "heldout": heldout, "n_train": len(train),
+                            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, cache)
+    return GenderClassifier(model, classes, cfg.size, heldout, len(train), cache)
+
+
+def gender_agreement(photo_gender: np.ndarray, emoji_gender: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """Share of photos whose emoji has the same predicted gender; and what independence would give."""
+    male = classes.index("male") if "male" in classes else len(classes) - 1
+    p, q = float(np.mean(photo_gender == male)), float(np.mean(emoji_gender == male))
+    return {"agreement": float(np.mean(photo_gender == emoji_gender)), "chance": p * q + (1 - p) * (1 - q),
+            "photo_male_share": p, "emoji_male_share": q}
+
+
+def within_person_agreement(predicted: np.ndarray, people: np.ndarray) -> float:
+    """Mean over people of the share of their photos given their majority answer: a label-free
+    check of the photo classifier on our crops (1 = consistent; 0.5 = coin flips)."""
+    shares = [np.bincount(predicted[people == p]).max() / np.sum(people == p) for p in np.unique(people)]
+    return float(np.mean(shares))

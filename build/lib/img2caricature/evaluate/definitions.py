@@ -1,0 +1,63 @@
+"""What each figure of `img2car evaluate` means: one text for `--help` and for the report.
+No heavy imports here, so `img2car evaluate --help` stays instant."""
+
+from __future__ import annotations
+
+import textwrap
+
+DATA = (
+    "Held-out data: only people and emoji that no evaluated model trained on. When --faces is the "
+    "file a model trained on (the same file name as recorded in its snapshot), only the identities "
+    "in the model's held-out list are used (a DTN snapshot: snapshot['encoder']['heldout_identities']; "
+    "a CycleGAN snapshot trained with --encoder: snapshot['heldout_identities']), intersected over the "
+    "models. Likewise only the emoji records in every model's snapshot['heldout_emoji'] are used. "
+    "A faces or emoji file other than the training one is taken as held out entirely."
+)
+
+FIGURES: dict[str, str] = {
+    "retrieval": (
+        "Identity retrieval (the DTN paper's protocol, scaled down): each held-out photo whose person has at "
+        "least 2 photos is a query; the emoji made from it ranks all other held-out photos by cosine "
+        "similarity of a ruler encoder's representation (emoji vs photo). Rank = 1 + the number of other "
+        "people's photos scoring above that person's best other photo (ties count half). Reported: median "
+        "rank, top-1 and top-5 (share of queries with rank <= 1, <= 5). Rulers: the independent judge "
+        "(--judge-encoder), and the f of each DTN evaluated; CycleGAN has no f of its own, so it is measured "
+        "with the judge and with the DTN's f. The reference column ranks with the photo itself instead of "
+        "its emoji: the best that ruler can do."
+    ),
+    "c2st": (
+        "Classifier two-sample test: a fresh small CNN is trained for a fixed short budget to tell the model's "
+        "emoji (from held-out photos) from real held-out emoji (resized to the model's size), on one half of "
+        "each (balanced); its accuracy on the other half is reported. 50% = indistinguishable, 100% = "
+        "always told apart."
+    ),
+    "kid": (
+        "KID (kernel inception distance, Binkowski et al. 2018) on encoder features (the judge's; the DTN's f "
+        "when no judge is given): unbiased MMD^2 between the model's emoji and real held-out emoji with the "
+        "polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets. 0 = same distribution; "
+        "can be slightly negative by chance."
+    ),
+    "gender": (
+        "Attribute agreement: the share of held-out photos whose emoji keeps the apparent gender, judged by a "
+        "small CNN trained on CelebA-HQ photos (--photo-genders) for the photo and one trained on Bitmoji "
+        "(--emoji-genders) for the emoji; each classifier's accuracy on its own held-out fifth is reported. "
+        "'chance' is the agreement expected if the emoji's gender were independent of the photo's, given "
+        "both shares of 'male'. The photo classifier's within_person_agreement (the mean share of a person's "
+        "photos given that person's majority answer) shows how reliable it is on our crops, which it was not "
+        "trained on."
+    ),
+    "diversity": (
+        "Diversity: the mean over pairs of different people (one photo each) of the mean absolute pixel "
+        "difference between their emoji (0..1 scale), and of 1 - cosine similarity of their encoder features "
+        "(the encoder KID uses). A collapsed generator (the same emoji for everyone) scores ~0; the reference "
+        "column gives the figure for real held-out emoji."
+    ),
+}
+
+
+def help_text(width: int = 100) -> str:
+    """The definitions, wrapped for a terminal (the CLI's help keeps line breaks as written)."""
+    lines = ["figures:"]
+    for name, text in FIGURES.items():
+        lines += textwrap.wrap(f"{name}: {text}", width, initial_indent="  ", subsequent_indent="    ")
+    return "\n".join(lines + [""] + textwrap.wrap(DATA, width))

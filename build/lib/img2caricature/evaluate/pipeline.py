@@ -1,0 +1,211 @@
+"""The whole evaluation: held-out data in, every model's emoji made once, each figure computed
+from those (see definitions.py), the report and grid written."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from img2caricature import checkpoint, dataset
+from img2caricature.errors import UserError
+from img2caricature.evaluate import attributes, diversity, realism, report
+from img2caricature.evaluate.classifier import ClassifierConfig
+from img2caricature.evaluate.heldout import select_heldout
+from img2caricature.evaluate.retrieval import identity_retrieval
+from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
+from img2caricature.runtime import log, pick_device, seed_everything
+from img2caricature.train.common import map_batches
+from img2caricature.train.common import downscale
+from img2caricature.train.samples import save_pairs
+from img2caricature.translate import translator_from_snapshot
+
+
+@dataclass
+class EvalConfig:
+    seed: int = 0
+    c2st_steps: int = 300          # the two-sample test's classifier: fixed training budget
+    c2st_size: int = 64
+    gender_steps: int = 800        # each gender classifier (trained once, then cached)
+    gender_size: int = 64
+    classifier_batch: int = 32
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    grid_people: int = 12
+    grid_size: int = 128           # side of each image in the grid
+    batch_size: int = 128          # inference batch
+
+
+@dataclass
+class EvalInputs:
+    models: list[Path]
+    faces: Path
+    emoji: Path
+    out: Path
+    judge_encoder: Path | None = None
+    photo_genders: Path | None = None
+    photo_gender_images: Path | None = None
+    emoji_genders: Path | None = None
+    emoji_gender_images: Path | None = None
+    cache_dir: Path | None = None
+    device: str = "auto"
+
+
+def model_names(paths: list[Path]) -> list[str]:
+    """runs/dtn/dtn.pt -> 'dtn'; the file name, then the path, where that is not unique."""
+    for naming in (lambda p: p.parent.name or p.stem, lambda p: f"{p.parent.name}/{p.stem}", str):
+        names = [naming(Path(p)) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+    raise UserError("the same model was passed twice")
+
+
+def _load_judge(path: Path) -> tuple[Encoder, list[str]]:
+    snap = checkpoint.load(path)
+    if snap.get("kind") != "encoder":
+        raise UserError(f"--judge-encoder {path} is not an encoder checkpoint (from `img2car pretrain-encoder`)")
+    return encoder_from_snapshot(snap), list(snap.get("train_identities", []))
+
+
+def _rulers(inputs: EvalInputs, translators: dict[str, nn.Module], evaluated_people: set[str],
+            notes: list[str]) -> dict[str, Encoder]:
+    """Encoders to measure with: the independent judge, and each DTN's own f (CycleGAN has none)."""
+    rulers: dict[str, Encoder] = {}
+    if inputs.judge_encoder is not None:
+        rulers["judge"], judge_trained = _load_judge(inputs.judge_encoder)
+        seen = evaluated_people & set(judge_trained)
+        if seen:
+            notes.append(f"the judge encoder trained on {len(seen)} of the {len(evaluated_people)} evaluated people: "
+                         "its retrieval figures are optimistic, for every model alike")
+    # one ruler per distinct f: DTNs trained on the same encoder would repeat the same figures
+    own: dict[tuple[str, ...], Encoder] = {}
+    for name, translator in translators.items():
+        if hasattr(translator, "encoder"):
+            shared = next((names for names, f in own.items() if _same_weights(f, translator.encoder)), None)
+            if shared:
+                own[shared + (name,)] = own.pop(shared)
+            else:
+                own[(name,)] = translator.encoder
+    rulers.update({f"f of {', '.join(names)}": f for names, f in own.items()})
+    return rulers
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)  # False on a shape mismatch
+
+
+def _model_figures(emoji: torch.Tensor, real: torch.Tensor, labels: np.ndarray, first_photo: np.ndarray,
+                   photo_features: dict[str, torch.Tensor], encode: dict, feature_ruler: str | None,
+                   cfg: EvalConfig, device: torch.device) -> dict:
+    """Retrieval, realism and diversity of one model's emoji (made from the held-out photos, in order)."""
+    emoji_features = {ruler: map_batches(fn, emoji, cfg.batch_size, device) for ruler, fn in encode.items()}
+    figures: dict = {"retrieval": {ruler: identity_retrieval(feats, photo_features[ruler], labels)
+                                   for ruler, feats in emoji_features.items()}}
+    c2st_cfg = ClassifierConfig(size=cfg.c2st_size, steps=cfg.c2st_steps, batch_size=cfg.classifier_batch,
+                                seed=cfg.seed)
+    figures["c2st"] = realism.c2st(emoji, real, c2st_cfg, device)
+    figures["diversity"] = {"pixel_l1": diversity.pixel_diversity(emoji[first_photo])}
+    if feature_ruler is not None:
+        real_features = map_batches(encode[feature_ruler], real, cfg.batch_size, device)
+        figures["kid"] = realism.kid(emoji_features[feature_ruler], real_features, cfg.kid_subsets,
+                                     cfg.kid_subset_size, cfg.seed)
+        figures["diversity"]["feature"] = diversity.feature_diversity(emoji_features[feature_ruler][first_photo])
+    return figures
+
+
+def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
+    device = pick_device(inputs.device)
+    dataset.info(inputs.faces, "faces"), dataset.info(inputs.emoji, "emoji")  # kind checks first: one-line errors
+    seed_everything(cfg.seed)
+    paths = [Path(p) for p in inputs.models]
+    snapshots = dict(zip(model_names(paths), (checkpoint.load(p) for p in paths)))
+    translators: dict[str, nn.Module] = {n: translator_from_snapshot(s).to(device) for n, s in snapshots.items()}
+    selection = select_heldout(snapshots, inputs.faces, inputs.emoji)
+    notes = list(selection.notes)
+
+    labels = dataset.read_column(inputs.faces, "labels", "faces")[selection.faces]
+    photos = dataset.to_float(dataset.load_images(inputs.faces, "faces", selection.faces))
+    real_u8 = dataset.load_images(inputs.emoji, "emoji", selection.emoji)
+    real_at = lambda size: dataset.to_float(downscale(real_u8, size))  # noqa: E731  (as the trainers downscale)
+    log.info(f"evaluating {len(translators)} model(s) on {len(photos)} photos and {len(real_u8)} emoji")
+    made = {n: map_batches(t, photos, cfg.batch_size, device) for n, t in translators.items()}
+    first_photo = np.unique(labels, return_index=True)[1]   # one photo per person
+
+    identity_names = dataset.info(inputs.faces).names
+    rulers = _rulers(inputs, translators, {identity_names[i] for i in np.unique(labels) if i < len(identity_names)},
+                     notes)
+    for ruler in rulers.values():
+        ruler.to(device)
+    encode = {name: (lambda x, r=r: r.encode(x)) for name, r in rulers.items()}
+    feature_ruler = "judge" if "judge" in rulers else next(iter(rulers), None)
+    if feature_ruler is None:
+        notes.append("no encoder to compute features with (pass --judge-encoder): KID and feature diversity skipped")
+    elif feature_ruler != "judge":
+        notes.append(f"KID and feature diversity use the {feature_ruler} (no --judge-encoder): it may favour that model")
+
+    photo_features = {name: map_batches(fn, photos, cfg.batch_size, device) for name, fn in encode.items()}
+    reference_size = max(e.shape[-1] for e in made.values())
+    reference: dict[str, dict] = {
+        "retrieval": {ruler: identity_retrieval(feats, feats, labels) for ruler, feats in photo_features.items()},
+        "diversity": {"pixel_l1": diversity.pixel_diversity(real_at(reference_size))}}
+    if feature_ruler is not None:
+        reference["diversity"]["feature"] = diversity.feature_diversity(
+            map_batches(encode[feature_ruler], real_at(reference_size), cfg.batch_size, device))
+
+    results: dict[str, dict] = {}
+    for (name, emoji), path in zip(made.items(), paths):
+        log.info(f"{name}: retrieval, two-sample test, KID, diversity")
+        results[name] = {"kind": snapshots[name]["kind"], "path": str(path), "step": snapshots[name].get("step"),
+                         "output_size": emoji.shape[-1],
+                         **_model_figures(emoji, real_at(emoji.shape[-1]), labels, first_photo, photo_features,
+                                          encode, feature_ruler, cfg, device)}
+    classifiers = _gender(inputs, cfg, photos, labels, made, results, notes, device)
+
+    out = Path(inputs.out)
+    shown = first_photo[:cfg.grid_people]
+    save_pairs(out / "grid.png", photos[shown], [e[shown] for e in made.values()],
+               pairs_per_row=2 if len(shown) > 6 else 1, size=cfg.grid_size)
+    metrics = {
+        "models": results, "reference": reference, "rulers": list(rulers), "feature_ruler": feature_ruler,
+        "classifiers": classifiers, "grid": "grid.png", "notes": notes, "config": dataclasses.asdict(cfg),
+        "data": {"faces": str(inputs.faces), "emoji": str(inputs.emoji), "n_faces": len(photos),
+                 "n_identities": int(len(np.unique(labels))),
+                 "n_queries": next(iter(reference["retrieval"].values()), {}).get("queries"),
+                 "n_emoji": len(real_u8), "face_records": selection.faces.tolist(),
+                 "emoji_records": selection.emoji.tolist()},
+    }
+    report.write_report(out, metrics)
+    return metrics
+
+
+def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: np.ndarray,
+            made: dict[str, torch.Tensor], results: dict[str, dict], notes: list[str],
+            device: torch.device) -> dict[str, dict]:
+    """Gender agreement into `results`; the classifiers' own figures returned."""
+    if inputs.photo_genders is None or inputs.emoji_genders is None:
+        notes.append("gender agreement skipped: pass --photo-genders and --emoji-genders")
+        return {}
+    cache = Path(inputs.cache_dir) if inputs.cache_dir else Path(inputs.out).parent / "cache"
+    gcfg = ClassifierConfig(size=cfg.gender_size, steps=cfg.gender_steps, batch_size=cfg.classifier_batch, seed=cfg.seed)
+    default_dir = lambda csv: Path(csv).with_suffix("")  # noqa: E731  (x.csv beside folder x/)
+    photo_clf = attributes.gender_classifier(inputs.photo_genders, inputs.photo_gender_images or
+                                             default_dir(inputs.photo_genders), cache, "photo", gcfg, device)
+    emoji_clf = attributes.gender_classifier(inputs.emoji_genders, inputs.emoji_gender_images or
+                                             default_dir(inputs.emoji_genders), cache, "emoji", gcfg, device)
+    if photo_clf.classes != emoji_clf.classes:
+        raise UserError(f"the gender CSVs use different labels: {photo_clf.classes} vs {emoji_clf.classes}")
+    photo_gender = photo_clf.predict(photos, device)
+    for name, emoji in made.items():
+        results[name]["gender"] = attributes.gender_agreement(photo_gender, emoji_clf.predict(emoji, device),
+                                                              photo_clf.classes)
+    figures = {f"{domain} gender classifier": {**clf.heldout, "n_train": clf.n_train, "cache": str(clf.cache)}
+               for domain, clf in (("photo", photo_clf), ("emoji", emoji_clf))}
+    # trained on aligned CelebA-HQ, judging our crops: how consistent is it across one person's photos?
+    figures["photo gender classifier"]["within_person_agreement"] = attributes.within_person_agreement(
+        photo_gender, labels)
+    return figures

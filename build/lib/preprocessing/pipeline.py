@@ -1,0 +1,149 @@
+"""Photos -> a faces dataset: read, detect and crop in parallel, then write in order.
+
+Workers (multiprocessing, `worker.py`) each load the detector once; results come back in input
+order (`imap`), so the output is the same file on every run. Photos arrive grouped by
+identity, so one identity's crops are buffered, and written with the next dense label
+only if there are at least `min_per_identity` of them.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from img2caricature import __version__
+from preprocessing.detect import FaceOptions
+from preprocessing.layouts import Photo
+from preprocessing.worker import Outcome, init_worker, process_photo
+
+
+@dataclass(frozen=True)
+class PreprocessOptions:
+    faces: FaceOptions = field(default_factory=FaceOptions)
+    min_per_identity: int = 2
+    workers: int = 1
+    chunksize: int = 8
+
+
+@dataclass
+class Summary:
+    photos: int = 0
+    counts: Counter = field(default_factory=Counter)           # status -> photos
+    unreadable: Counter = field(default_factory=Counter)       # reason -> photos
+    kept: int = 0                                              # faces written
+    dropped: int = 0                                           # faces of identities with too few
+    identities: int = 0
+    identities_kept: int = 0
+    seconds: float = 0.0
+
+    @property
+    def kept_rate(self) -> float:
+        return self.kept / self.photos if self.photos else 0.0
+
+    def lines(self) -> list[str]:
+        rate = self.photos / self.seconds if self.seconds else 0.0
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(self.unreadable.items())) or "-"
+        return [
+            f"photos:          {self.photos} ({rate:.1f}/s)",
+            f"kept:            {self.kept} ({100 * self.kept_rate:.1f}%)",
+            f"no face:         {self.counts['no face']}",
+            f"several faces:   {self.counts['several faces']}",
+            f"too small:       {self.counts['too small']}",
+            f"unreadable:      {self.counts['unreadable']} ({reasons})",
+            f"dropped (identity with too few faces): {self.dropped}",
+            f"identities kept: {self.identities_kept} of {self.identities}",
+        ]
+
+
+def _outcomes(photos: list[Photo], options: PreprocessOptions) -> Iterator[Outcome]:
+    if options.workers <= 1:
+        init_worker(options.faces, single_thread=False)
+        yield from map(process_photo, photos)
+        return
+    # Not plain fork: a process that has already run OpenCV or torch holds thread pools,
+    # and a forked child can hang on their locks (seen after an in-process MTCNN run).
+    # A fork server is a clean process; it imports the worker module once, then forks fast.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["preprocessing.worker"])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(options.workers, initializer=init_worker, initargs=(options.faces, True)) as pool:
+        yield from pool.imap(process_photo, photos, chunksize=options.chunksize)
+
+
+# ---- the whole run ----------------------------------------------------------------
+
+def _by_identity(outcomes: Iterable[Outcome]) -> Iterator[tuple[str, list[Outcome]]]:
+    group: list[Outcome] = []
+    for o in outcomes:
+        if group and o.photo.identity != group[0].photo.identity:
+            yield group[0].photo.identity, group
+            group = []
+        group.append(o)
+    if group:
+        yield group[0].photo.identity, group
+
+
+def preprocess(
+    photos: list[Photo],
+    out: str | Path,
+    options: PreprocessOptions = PreprocessOptions(),
+    observe: Callable[[Outcome, bool], None] | None = None,
+    progress: bool = True,
+) -> Summary:
+    """Write the faces of `photos` (sorted by identity) to a faces dataset at `out`.
+
+    `observe(outcome, kept)` sees every outcome (e.g. to sample a report).
+    The file is written beside `out` and renamed into place when complete, so an
+    interrupted run never leaves a half dataset under the real name.
+    """
+    from tqdm import tqdm
+
+    from img2caricature import dataset
+
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    summary = Summary(photos=len(photos))
+    start = time.perf_counter()
+    dataset.create(partial, "faces", producer=f"img2caricature {__version__} preprocess ({options.faces.detect.detector})")
+    names: list[str] = []
+    with dataset.Writer(partial, "faces") as writer:
+        writer.file.attrs["preprocess_options"] = json.dumps(asdict(options.faces), sort_keys=True)
+        writer.file.attrs["min_per_identity"] = options.min_per_identity
+        bar = tqdm(_outcomes(photos, options), total=len(photos), unit="photo", disable=not progress,
+                   desc="preprocess", dynamic_ncols=True)
+        for identity, group in _by_identity(bar):
+            summary.identities += 1
+            faces = [o for o in group if o.status == "ok"]
+            keep = len(faces) >= options.min_per_identity
+            for o in group:
+                summary.counts[o.status] += 1
+                if o.status == "unreadable":
+                    summary.unreadable[o.reason] += 1
+                if observe:
+                    observe(o, keep)
+            if not keep:
+                summary.dropped += len(faces)
+                continue
+            writer.append(
+                images=np.stack([o.crop for o in faces]),
+                labels=np.full(len(faces), len(names), np.int32),
+                sources=[o.photo.source for o in faces],
+            )
+            names.append(identity)
+            summary.kept += len(faces)
+            bar.set_postfix(kept=summary.kept, refresh=False)
+        writer.set_names(names)
+        summary.identities_kept = len(names)
+    os.replace(partial, out)
+    summary.seconds = time.perf_counter() - start
+    return summary
