@@ -1,0 +1,91 @@
+"""The face encoder f of an avatar model, found by a name that travels in its snapshot.
+
+    default           the compact f inside the shipped DTN (img2caricature/models/default.pt)
+    PATH              an encoder.pt (`img2car pretrain-encoder`) or a dtn.pt (its f)
+
+Every f takes face crops in [-1, 1] at any size (it crops and resizes for itself), gives
+(B, d) from `encode`, and is frozen. A snapshot records f by name plus a fingerprint of its
+weights, so a model is never run with an f other than the one it learned (a file named by
+PATH travels inside the snapshot instead).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from img2caricature import checkpoint
+from img2caricature.errors import UserError
+
+DEFAULT = "default"
+NAMED = {DEFAULT: "the compact f inside the shipped DTN (models/default.pt)"}
+
+
+def _frozen(f: nn.Module) -> nn.Module:
+    f.eval()
+    f.requires_grad_(False)
+    return f
+
+
+def encoder_snapshot_of(spec: str) -> dict | None:
+    """For a PATH spec: the encoder snapshot to embed (an encoder.pt, or a dtn.pt's f)."""
+    if spec in NAMED:
+        return None
+    snap = checkpoint.load(spec)
+    if snap.get("kind") == "encoder":
+        return snap
+    if snap.get("kind") == "dtn":
+        return snap["encoder"]
+    raise UserError(f"{spec} is neither an encoder.pt nor a dtn.pt, and not one of the named f: "
+                    f"{', '.join(NAMED)}")
+
+
+def load_face_encoder(spec: str, embedded: dict | None = None) -> nn.Module:
+    """f by name or path (or from an `embedded` encoder snapshot)."""
+    from img2caricature.nets.encoder import encoder_from_snapshot
+
+    if embedded is not None:
+        return _frozen(encoder_from_snapshot(embedded))
+    if spec == DEFAULT:
+        from img2caricature.caricature import default_model_path
+
+        path = default_model_path()
+        if not path.is_file():
+            raise UserError("f 'default' needs the DTN shipped in the package (img2caricature/models/default.pt)")
+        return _frozen(encoder_from_snapshot(checkpoint.load(path)["encoder"]))
+    if not Path(spec).is_file():
+        raise UserError(f"unknown face encoder '{spec}': name one of {', '.join(NAMED)}, or an encoder.pt path")
+    return _frozen(encoder_from_snapshot(encoder_snapshot_of(spec)))
+
+
+def fingerprint(f: nn.Module) -> str:
+    """A short hash of f's weights: the same name must mean the same network."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(f.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def f_record(spec: str) -> dict:
+    """What a snapshot stores about its f."""
+    embedded = encoder_snapshot_of(spec)
+    f = load_face_encoder(spec, embedded)
+    return {"name": spec if embedded is None else Path(spec).name, "fingerprint": fingerprint(f),
+            "embedded": embedded, "dim": int(encode_dim(f))}
+
+
+def f_from_record(record: dict) -> nn.Module:
+    f = load_face_encoder(record["name"], record.get("embedded"))
+    if record.get("embedded") is None and fingerprint(f) != record["fingerprint"]:
+        raise UserError(f"this avatar model was trained with another f than the '{record['name']}' "
+                        "installed now: retrain it with `img2car train-avatar`")
+    return f
+
+
+@torch.no_grad()
+def encode_dim(f: nn.Module) -> int:
+    return int(getattr(f, "dim", 0) or f.encode(torch.zeros(1, 3, 152, 152)).shape[1])
