@@ -51,3 +51,11 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 def lsgan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(logits.float(), torch.full_like(logits.float(), 1.0 if real else 0.0))
+
+
+def r1_penalty(logits_real: torch.Tensor, real: torch.Tensor, real_class: int = REAL_TARGET) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the squared gradient norm of D's real-class log-probability
+    at real images, averaged over the batch. `real` must require grad and be what D saw."""
+    log_p = F.log_softmax(logits_real.float(), dim=1)[:, real_class].sum()
+    (grad,) = torch.autograd.grad(log_p, real, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()

