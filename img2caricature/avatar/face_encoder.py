@@ -1,6 +1,8 @@
 """The face encoder f of an avatar model, found by a name that travels in its snapshot.
 
     default           the compact f inside the shipped DTN (img2caricature/models/default.pt)
+    dlib-resnet-v1    dlib's face ResNet in pure PyTorch (nets/dlib_resnet.py), and any other
+                      pretrained encoder `--encoder` takes by name (nets/encoder.py)
     PATH              an encoder.pt (`img2car pretrain-encoder`) or a dtn.pt (its f)
 
 Every f takes face crops in [-1, 1] at any size (it crops and resizes for itself), gives
@@ -21,7 +23,12 @@ from img2caricature import checkpoint
 from img2caricature.errors import UserError
 
 DEFAULT = "default"
-NAMED = {DEFAULT: "the compact f inside the shipped DTN (models/default.pt)"}
+
+
+def named() -> list[str]:
+    from img2caricature.nets.encoder import PRETRAINED_ENCODERS
+
+    return [DEFAULT, *PRETRAINED_ENCODERS]
 
 
 def _frozen(f: nn.Module) -> nn.Module:
@@ -32,7 +39,7 @@ def _frozen(f: nn.Module) -> nn.Module:
 
 def encoder_snapshot_of(spec: str) -> dict | None:
     """For a PATH spec: the encoder snapshot to embed (an encoder.pt, or a dtn.pt's f)."""
-    if spec in NAMED:
+    if spec in named():
         return None
     snap = checkpoint.load(spec)
     if snap.get("kind") == "encoder":
@@ -40,12 +47,12 @@ def encoder_snapshot_of(spec: str) -> dict | None:
     if snap.get("kind") == "dtn":
         return snap["encoder"]
     raise UserError(f"{spec} is neither an encoder.pt nor a dtn.pt, and not one of the named f: "
-                    f"{', '.join(NAMED)}")
+                    f"{', '.join(named())}")
 
 
 def load_face_encoder(spec: str, embedded: dict | None = None) -> nn.Module:
     """f by name or path (or from an `embedded` encoder snapshot)."""
-    from img2caricature.nets.encoder import encoder_from_snapshot
+    from img2caricature.nets.encoder import PRETRAINED_ENCODERS, encoder_from_snapshot
 
     if embedded is not None:
         return _frozen(encoder_from_snapshot(embedded))
@@ -56,8 +63,10 @@ def load_face_encoder(spec: str, embedded: dict | None = None) -> nn.Module:
         if not path.is_file():
             raise UserError("f 'default' needs the DTN shipped in the package (img2caricature/models/default.pt)")
         return _frozen(encoder_from_snapshot(checkpoint.load(path)["encoder"]))
+    if spec in PRETRAINED_ENCODERS:
+        return _frozen(encoder_from_snapshot(PRETRAINED_ENCODERS[spec]()))
     if not Path(spec).is_file():
-        raise UserError(f"unknown face encoder '{spec}': name one of {', '.join(NAMED)}, or an encoder.pt path")
+        raise UserError(f"unknown face encoder '{spec}': name one of {', '.join(named())}, or an encoder.pt path")
     return _frozen(encoder_from_snapshot(encoder_snapshot_of(spec)))
 
 

@@ -121,11 +121,10 @@ def measure(traits: Traits, renders: torch.Tensor, photo_skin: np.ndarray, photo
                  "hair_n": int(has_hair.sum()),
                  "distinct_avatars": len({json.dumps(t, sort_keys=True) for t in traits})}
     if hand_labels is not None:
-        known = hand_labels["known"]
-        glasses = np.array([t.get("accessory", "none") != "none" for t in traits])
-        beard = np.array([t.get("facial_hair", "none") != "none" for t in traits])
-        row["glasses"] = am.balanced_agreement(hand_labels["glasses"][known], glasses[known])
-        row["facial_hair"] = am.balanced_agreement(hand_labels["facial_hair"][known], beard[known])
+        drawn = {"glasses": np.array([t.get("accessory", "none") != "none" for t in traits]),
+                 "facial_hair": np.array([t.get("facial_hair", "none") != "none" for t in traits])}
+        for key, (judged, present) in hand_labels.items():
+            row[key] = am.balanced_agreement(present[judged], drawn[key][judged])
     for ruler in rulers:
         feats = encode(ruler.f, renders)
         row[f"retrieval/{ruler.name}"] = identity_retrieval(feats, ruler.photos, labels)
@@ -152,15 +151,20 @@ def gender_probe(f: nn.Module, csv_path: Path, images_dir: Path) -> tuple[am.Lin
                          "n_train": len(train), "n_test": len(test)}
 
 
-def read_hand_labels(path: Path, sources: np.ndarray) -> dict[str, np.ndarray]:
-    """`source,glasses,facial_hair` (0/1, blank = not judged) for the photos' `sources` entries."""
+def read_hand_labels(path: Path, sources: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """`source,glasses,facial_hair` (1 / 0, blank = could not be judged) for the photos'
+    `sources` entries -> per attribute (judged, present)."""
+    if not Path(path).is_file():
+        raise UserError(f"hand labels not found: {path}")
     with open(path, newline="") as fh:
         rows = {r["source"]: r for r in csv.DictReader(fh)}
-    known = np.array([s in rows and rows[s]["glasses"].strip() != "" for s in sources])
-    get = lambda key: np.array([known[i] and rows[s][key].strip() == "1" for i, s in enumerate(sources)])  # noqa: E731
-    if not known.any():
+    if not any(s in rows for s in sources):
         raise UserError(f"{path}: none of its sources are among the held-out photos")
-    return {"known": known, "glasses": get("glasses"), "facial_hair": get("facial_hair")}
+    out = {}
+    for key in ("glasses", "facial_hair"):
+        values = [rows[s][key].strip() if s in rows else "" for s in sources]
+        out[key] = (np.array([v != "" for v in values]), np.array([v == "1" for v in values]))
+    return out
 
 
 # ---- the whole evaluation ----------------------------------------------------------------
