@@ -54,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     from img2caricature.avatar.model import load_avatar_model
     from img2caricature.caricature import collect_inputs
     from img2caricature.commands.caricature import crop_finder
-    from img2caricature.images import read_image
     from img2caricature.runtime import pick_device
 
     photos, problems = collect_inputs(args.inputs)
@@ -68,11 +67,8 @@ def run(args: argparse.Namespace) -> int:
     find_crops = crop_finder(args.no_detect, args.all_faces, args.min_face)
     for photo in tqdm(photos, desc="avatar", unit="photo", disable=len(photos) < 2 or not sys.stderr.isatty()):
         try:
-            crops = find_crops(read_image(photo))
-            for i, traits in enumerate(model.traits(crops, device)):
-                base = (out or photo.parent) / f"{photo.stem}.avatar{'' if i == 0 else f'-{i}'}"
-                for written in write_avatar(traits, base, args.size):
-                    tqdm.write(str(written), file=sys.stdout)
+            for written in avatar_photo(photo, model, find_crops, out, args.size, device):
+                tqdm.write(str(written), file=sys.stdout)
         except ImageError as err:
             failed += 1
             tqdm.write(f"{photo}: {err.reason}" + (f" ({err.detail})" if err.detail else ""), file=sys.stderr)
@@ -80,6 +76,17 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             tqdm.write(f"{photo}: could not write the avatar ({err.strerror})", file=sys.stderr)
     return 1 if failed else 0
+
+
+def avatar_photo(photo, model, find_crops, out, size: int, device) -> list:
+    """One photo -> the files of an avatar per face found (ImageError for a bad photo)."""
+    from img2caricature.images import read_image
+
+    written = []
+    for i, traits in enumerate(model.traits(find_crops(read_image(photo)), device)):
+        base = (out or photo.parent) / f"{photo.stem}.avatar{'' if i == 0 else f'-{i}'}"
+        written += write_avatar(traits, base, size)
+    return written
 
 
 def write_avatar(traits: dict[str, str], base, size: int) -> list:

@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gender-images", default=None, help="the folder those files are in")
     p.add_argument("--hand-labels", default=None,
                    help="source,glasses,facial_hair CSV of the held-out photos (0/1), for those two rows")
+    p.add_argument("--crawl-limit", type=int, default=0, metavar="N",
+                   help="the baselines draw from the crawl's first N records (train-avatar's max_avatars; 0: all)")
+    p.add_argument("--cache", default="data/f-cache", help="where f of photos and avatars is kept (default: data/f-cache)")
     p.add_argument("--knn", type=int, default=25, help="k of the k-nearest majority method (default 25; 1: off)")
 
 
@@ -33,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_avatar([Path(m) for m in args.model], Path(args.faces), Path(args.emoji), args.ruler,
                              Path(args.out), render_rgb, Path(args.gender_csv) if args.gender_csv else None,
                              Path(args.gender_images) if args.gender_images else None,
-                             Path(args.hand_labels) if args.hand_labels else None, knn=args.knn)
+                             Path(args.hand_labels) if args.hand_labels else None, knn=args.knn,
+                             crawl_limit=args.crawl_limit, cache_dir=Path(args.cache) if args.cache else None)
     print((Path(args.out) / "report.md").read_text())
     print(f"written: {args.out}/report.json, report.md, grid.jpg ({report['photos']} photos)")
     return 0

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from img2caricature import checkpoint, dataset
 from img2caricature.avatar.face_encoder import fingerprint, load_face_encoder
+from img2caricature.avatar.features import encode_records
 from img2caricature.avatar.model import AvatarModel, load_avatar_model
 from img2caricature.avatar.space import ParamSpace, read_space
 from img2caricature.errors import UserError
@@ -92,6 +93,7 @@ class Ruler:
     photos: torch.Tensor          # f of the held-out photos
     probe: am.LinearProbe | None  # gender, trained on labelled photos
     male: int                     # the probe's label for "male"
+    renders: RenderFeatures
 
 
 def encode(f: nn.Module, images_u8: torch.Tensor) -> torch.Tensor:
@@ -110,6 +112,21 @@ def render_all(traits: Traits, render: Render, desc: str) -> torch.Tensor:
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
 
 
+class RenderFeatures:
+    """f of avatar renders, each distinct avatar encoded once (methods share many)."""
+
+    def __init__(self, f: nn.Module):
+        self.f, self.memo = f, {}
+
+    def __call__(self, traits: Traits, renders: torch.Tensor) -> torch.Tensor:
+        keys = [json.dumps(t, sort_keys=True) for t in traits]
+        new = sorted({k: i for i, k in enumerate(keys) if k not in self.memo}.items(), key=lambda kv: kv[1])
+        if new:
+            feats = encode(self.f, renders[[i for _, i in new]])
+            self.memo.update({k: feats[j] for j, (k, _) in enumerate(new)})
+        return torch.stack([self.memo[k] for k in keys])
+
+
 def measure(traits: Traits, renders: torch.Tensor, photo_skin: np.ndarray, photo_hair: np.ndarray,
             labels: np.ndarray, rulers: list[Ruler], colours: Colours,
             hand_labels: dict[str, np.ndarray] | None) -> dict:
@@ -126,7 +143,7 @@ def measure(traits: Traits, renders: torch.Tensor, photo_skin: np.ndarray, photo
         for key, (judged, present) in hand_labels.items():
             row[key] = am.balanced_agreement(present[judged], drawn[key][judged])
     for ruler in rulers:
-        feats = encode(ruler.f, renders)
+        feats = ruler.renders(traits, renders)
         row[f"retrieval/{ruler.name}"] = identity_retrieval(feats, ruler.photos, labels)
         if ruler.probe is not None:
             row[f"gender/{ruler.name}"] = am.agreement_with_chance(ruler.probe.predict(ruler.photos) == ruler.male,
@@ -171,7 +188,8 @@ def read_hand_labels(path: Path, sources: np.ndarray) -> dict[str, tuple[np.ndar
 
 def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spec: str, out: Path, render: Render,
                     gender_csv: Path | None = None, gender_images: Path | None = None,
-                    hand_labels_csv: Path | None = None, knn: int = 25, grid_people: int = 24) -> dict:
+                    hand_labels_csv: Path | None = None, knn: int = 25, grid_people: int = 24,
+                    crawl_limit: int = 0, cache_dir: Path | None = Path("data/f-cache")) -> dict:
     models = {Path(p).parent.name + "/" + Path(p).name if Path(p).name == "avatar.pt" else Path(p).stem:
               load_avatar_model(p) for p in model_paths}
     first = next(iter(models.values()))
@@ -191,11 +209,12 @@ def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spe
 
     space = read_space(emoji, first.space.traits)
     params = dataset.read_column(emoji, "params", "emoji")
-    cache = out / "cache"
+    params = params[:crawl_limit or len(params)]
     f_key = fingerprint(first.f)
-    f_crawl = _cached(cache / f"crawl-{f_key}-{len(params)}.pt",
-                      lambda: _encode_file(first.f, emoji, "emoji", "f(crawled avatars)"))
-    f_photos = encode(first.f, photos)
+    # the trainer's cache entries (its image_size, 64 by default) serve here too
+    f_crawl = encode_records(first.f, f_key, emoji, "emoji", np.arange(len(params)), 64, cache_dir,
+                             desc="f(crawled avatars)")[0]
+    f_photos = encode_records(first.f, f_key, faces, "faces", held, 64, cache_dir, desc="f(photos)")[0]
 
     methods: dict[str, Traits] = {name: m.traits(list(crops)) for name, m in models.items()}
     methods["baseline: random crawled avatar"] = random_avatars(space, params, len(held))
@@ -208,9 +227,10 @@ def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spe
     if fingerprint(ruler_f) == f_key:
         raise UserError(f"the ruler '{ruler_spec}' is the f the model trained with: pass another with --ruler")
     rulers = []
-    for name, f in [("ruler", ruler_f), ("model f", first.f)]:
+    for name, f, key in [("ruler", ruler_f, fingerprint(ruler_f)), ("model f", first.f, f_key)]:
         probe, male, probe_info = (gender_probe(f, gender_csv, gender_images) if gender_csv else (None, 1, {}))
-        rulers.append(Ruler(name, f, encode(f, photos), probe, male))
+        f_held = encode_records(f, key, faces, "faces", held, 64, cache_dir, desc=f"{name}(photos)")[0]
+        rulers.append(Ruler(name, f, f_held, probe, male, RenderFeatures(f)))
         if probe_info:
             log.info(f"gender probe on the {name}: {probe_info['heldout_accuracy']:.1%} on held-out labelled photos")
     hand = read_hand_labels(hand_labels_csv, sources) if hand_labels_csv else None
@@ -222,6 +242,7 @@ def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spe
     reference = {"photo instead of avatar": {f"retrieval/{r.name}": identity_retrieval(r.photos, r.photos, labels)
                                              for r in rulers}}
     report = {"people": int(len(np.unique(labels))), "photos": int(len(held)), "ruler": ruler_spec,
+              "crawl": f"{emoji} (first {len(params)} records)",
               "models": [str(p) for p in model_paths], "rows": rows, "reference": reference}
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -230,20 +251,6 @@ def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spe
     save_grid(out / "grid.jpg", photos[grid_idx], [renders[n][grid_idx] for n in methods
                                                    if n in models or "nearest crawled avatar in f" in n])
     return report
-
-
-def _cached(path: Path, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-    if path.is_file():
-        return checkpoint.load(path)["features"]
-    features = compute()
-    checkpoint.save_atomic({"features": features}, path)
-    return features
-
-
-def _encode_file(f: nn.Module, path: Path, kind: str, desc: str) -> torch.Tensor:
-    n = dataset.info(path).count
-    return torch.cat([encode(f, dataset.load_images(path, kind, np.arange(s, min(n, s + 512))))
-                      for s in tqdm(range(0, n, 512), desc=desc, unit="chunk", leave=False)])
 
 
 def save_grid(path: Path, photos: torch.Tensor, columns: list[torch.Tensor], per_row: int = 4) -> None:

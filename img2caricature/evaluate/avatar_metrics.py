@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-SKIN_REGION = (0.48, 0.62, 0.33, 0.67)   # rows from, to; columns from, to (fractions of the crop)
+SKIN_REGION = (0.54, 0.66, 0.35, 0.65)   # rows from, to; columns from, to (fractions of the crop)
 HAIR_REGION = (0.02, 0.13, 0.30, 0.70)
 
 

@@ -14,8 +14,8 @@ One run, one step counter, two phases:
    not the renders themselves: those are sharper than any c output, which would hand D a
    cue that says nothing about the parameters.
 
-f is frozen throughout; f of every photo and every render is computed once (and cached in
-the run directory, keyed by f's fingerprint and the data).
+f is frozen throughout; f of every photo and every render is computed once (and kept in
+`cache_dir`, keyed by f's fingerprint and the data, for the next run and for evaluation).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from torch import nn
 
 from img2caricature import checkpoint, dataset, losses
 from img2caricature.avatar.face_encoder import f_from_record, f_record
+from img2caricature.avatar.features import encode_records
 from img2caricature.avatar.space import ParamSpace, read_space
 from img2caricature.errors import UserError
 from img2caricature.nets.avatar import (ImitatorConfig, ParamEncoder, ParamEncoderConfig, Relaxation,
@@ -40,7 +41,7 @@ from img2caricature.nets.avatar import (ImitatorConfig, ParamEncoder, ParamEncod
 from img2caricature.nets.dtn import Discriminator, DiscriminatorConfig, init_dcgan
 from img2caricature.runtime import log
 from img2caricature.train import run
-from img2caricature.train.common import downscale, map_batches, random_batch
+from img2caricature.train.common import map_batches, random_batch
 from img2caricature.train.samples import save_pairs
 from img2caricature.train.split import first_per_identity, split_faces_by_heldout
 
@@ -54,18 +55,19 @@ class AvatarConfig:
     f: str = "default"                 # the face encoder, by name or encoder.pt path
     # networks
     image_size: int = 64               # the imitator's output side
-    imitator_widths: tuple[int, ...] = (256, 128, 64, 32)
+    imitator_widths: tuple[int, ...] = (128, 64, 32, 16)
     encoder_hidden: tuple[int, ...] = (256, 256)
     encoder_dropout: float = 0.1
     d_widths: tuple[int, ...] = (32, 64, 128, 256)
     # phase 1: the imitator
     imitator_steps: int = 3000
-    imitator_batch_size: int = 64
+    imitator_batch_size: int = 32
     imitator_lr: float = 1e-3
     imitator_f_weight: float = 1.0     # f-constancy of c against the real render (cosine distance)
+    imitator_f_batch: int = 8          # ... on this many of each batch (f's backward costs more than c's)
     # phase 2: the encoder e, and D
     steps: int = 6000                  # in all, both phases
-    batch_size: int = 32
+    batch_size: int = 16
     lr_e: float = 3e-4
     lr_d: float = 2e-4
     const_weight: float = 1.0
@@ -76,7 +78,8 @@ class AvatarConfig:
     tau: float = 1.0
     # data
     heldout_avatars: int = 256         # crawled avatars no phase trains on (imitator and e accuracy)
-    max_avatars: int = 0               # use at most this many crawled avatars (0: all)
+    max_avatars: int = 0               # use only the crawl's first N records (0: all); evaluate with --crawl-limit N
+    cache_dir: str = "data/f-cache"    # f of photos and avatars, kept across runs ("" : not kept)
     # bookkeeping
     log_every: int = 50
     sample_every: int = 500
@@ -121,7 +124,8 @@ def imitator_step(nets: Nets, params: torch.Tensor, target: torch.Tensor, f_targ
     loss = pixel
     parts = {"c/L1": pixel.item()}
     if cfg.imitator_f_weight > 0:
-        const = losses.representation_distance(nets.f.encode(drawn), f_target, "cosine")
+        k = cfg.imitator_f_batch
+        const = losses.representation_distance(nets.f.encode(drawn[:k]), f_target[:k], "cosine")
         loss = loss + cfg.imitator_f_weight * const
         parts["c/f_cos"] = const.item()
     opt_c.zero_grad(set_to_none=True)
@@ -228,30 +232,6 @@ def heldout_names(f_rec: dict) -> list[str]:
     return []
 
 
-def cached_features(out: Path, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-    """f of a set of images, computed once per run directory (f is frozen)."""
-    path = out / f"f-cache-{key}.pt"
-    if path.is_file():
-        return checkpoint.load(path)["features"]
-    features = compute()
-    checkpoint.save_atomic({"features": features}, path)
-    return features
-
-
-def encode_in_chunks(f: nn.Module, path: Path, kind: str, indices: np.ndarray, size: int,
-                     device: torch.device, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(f of each image at full size, the images downscaled to `size`), reading 512 at a time."""
-    from tqdm import tqdm
-
-    feats, small = [], []
-    for start in tqdm(range(0, len(indices), 512), desc=desc, unit="chunk", leave=False):
-        images = dataset.load_images(path, kind, indices[start:start + 512])
-        feats.append(map_batches(lambda x: f.encode(dataset.to_float(x)), images, 128, device))
-        small.append(downscale(images, size))
-    empty = torch.empty(0)
-    return (torch.cat(feats) if feats else empty), (torch.cat(small) if small else empty)
-
-
 def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume: bool = False,
                  device_name: str = "auto", imitator: Path | None = None, render: Renderer | None = None,
                  show_progress: bool = True, stop: run.StopEarly | None = None) -> dict[str, float]:
@@ -273,29 +253,21 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
     # data: photos of training identities; crawled avatars minus a held-out few
     held_ids = heldout_names(f_rec)
     train_faces, held_faces = split_faces_by_heldout(faces, held_ids)
-    n_avatars = dataset.info(emoji).count
+    n_avatars = min(dataset.info(emoji).count, cfg.max_avatars or dataset.info(emoji).count)
     order = np.random.default_rng(cfg.seed).permutation(n_avatars)
-    held_av = np.sort(order[:cfg.heldout_avatars])
-    train_av = np.sort(order[cfg.heldout_avatars:][:cfg.max_avatars or None])
+    held_av, train_av = np.sort(order[:cfg.heldout_avatars]), np.sort(order[cfg.heldout_avatars:])
     if len(train_faces) == 0 or len(train_av) == 0:
         raise UserError("no training photos or avatars left after holding some out")
     params = torch.from_numpy(dataset.read_column(emoji, "params", "emoji").astype(np.int64))
     t0 = time.time()
-    key = f"{f_rec['fingerprint']}-{cfg.image_size}"
-    f_faces = cached_features(out, f"faces-{key}-{len(train_faces)}", lambda: encode_in_chunks(
-        f, faces, "faces", train_faces, cfg.image_size, device, "f(photos)")[0])
-    av_cache = out / f"avatars-{key}-{cfg.seed}-{len(train_av)}-{len(held_av)}.pt"
-    if av_cache.is_file():
-        cached = checkpoint.load(av_cache)
-    else:
-        f_av, small_av = encode_in_chunks(f, emoji, "emoji", np.concatenate([train_av, held_av]), cfg.image_size,
-                                          device, "f(avatars)")
-        cached = {"f": f_av, "small": small_av}
-        checkpoint.save_atomic(cached, av_cache)
-    f_av, small_av = cached["f"][:len(train_av)], cached["small"][:len(train_av)]
-    f_av_held, small_av_held = cached["f"][len(train_av):], cached["small"][len(train_av):]
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else None
+    f_key = f_rec["fingerprint"]
+    f_faces, _ = encode_records(f, f_key, faces, "faces", train_faces, cfg.image_size, cache, device, "f(photos)")
+    f_all, small_all = encode_records(f, f_key, emoji, "emoji", np.arange(n_avatars), cfg.image_size, cache, device,
+                                      "f(avatars)")
+    f_av, small_av, f_av_held, small_av_held = f_all[train_av], small_all[train_av], f_all[held_av], small_all[held_av]
     p_av, p_av_held = params[train_av], params[held_av]
-    log.info(f"f of {len(f_faces)} photos and {len(cached['f'])} avatars ready in {time.time() - t0:.1f}s")
+    log.info(f"f of {len(f_faces)} photos and {n_avatars} avatars ready in {time.time() - t0:.1f}s")
 
     labels = dataset.read_column(faces, "labels", "faces")
     pool = held_faces if len(held_faces) else train_faces
@@ -303,9 +275,8 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
     sample_faces = dataset.to_float(dataset.load_images(faces, "faces", sample_idx))
     with torch.no_grad():
         f_sample = nets.f.encode(sample_faces.to(device))
-    held_f_photos = map_batches(lambda x: f.encode(dataset.to_float(x)),
-                                dataset.load_images(faces, "faces", held_faces[:512]), 128, device) \
-        if len(held_faces) else f_sample.cpu()
+    held_f_photos = encode_records(f, f_key, faces, "faces", held_faces, cfg.image_size, cache, device,
+                                   "f(held-out photos)")[0] if len(held_faces) else f_sample.cpu()
 
     opt_c = torch.optim.Adam(nets.c.parameters(), lr=cfg.imitator_lr)
     opt_e = torch.optim.Adam(nets.e.parameters(), lr=cfg.lr_e)
