@@ -87,6 +87,25 @@ def test_imitator_and_encoder_shapes(tiny_run, crawl):
     assert nets.c(nets.space.code([relax(l, "straight-through") for l in logits])).shape == (5, 3, 32, 32)
 
 
+def test_features_imitator_and_its_step(tiny_run, crawl):
+    nets, cfg = nets_for(tiny_run, crawl, "imitator=\"features\"", "imitator_hidden=[16]", "d_widths=[8]")
+    dim = nets.e.cfg.input_dim
+    codes = nets.space.one_hot(torch.tensor([[0, 1, 0, 1], [2, 2, 1, 0]]))
+    assert nets.c(codes).shape == (2, dim) and nets.D(nets.c(codes)).shape == (2, 1)
+    c0 = _state(nets.c)
+    opt_c = torch.optim.Adam(nets.c.parameters(), lr=1e-2)
+    parts = imitator_step(nets, torch.tensor([[0, 1, 0, 1]] * 4), torch.zeros(4, 3, 32, 32), torch.randn(4, dim),
+                          cfg, opt_c)
+    assert set(parts) == {"c/f_cos"} and _changed(c0, nets.c)
+    f0, c0, e0 = _state(nets.f), _state(nets.c), _state(nets.e)
+    opt_e = torch.optim.Adam(nets.e.parameters(), lr=1e-2)
+    opt_d = torch.optim.Adam(nets.D.parameters(), lr=1e-2)
+    parts = encoder_step(nets, torch.randn(4, dim), torch.randn(4, dim), torch.tensor([[0, 1, 0, 1]] * 4),
+                         nets.space.one_hot(torch.tensor([[1, 1, 1, 1]] * 4)), cfg, opt_e, opt_d)
+    assert {"L_CONST", "L_PARAM", "L_GAN", "L_D"} <= set(parts)
+    assert _changed(e0, nets.e) and not _changed(f0, nets.f) and not _changed(c0, nets.c)
+
+
 def _state(module):
     return {k: v.clone() for k, v in module.state_dict().items()}
 
@@ -155,6 +174,10 @@ def test_train_avatar_cli_writes_model_samples_and_resumes(tiny_run, crawl, tmp_
     args2 = [str(a) if a != out else str(out2) for a in args]
     assert main([*args2, "--steps", "2", "--imitator", str(out / "imitator.pt")]) == 0
     assert all("c/L1" not in m for m in _metrics(out2))
+    # ... but not an imitator of another kind
+    args3 = [str(a) if a != out else str(tmp_path / "run3") for a in args]
+    code = main([*args3, "--steps", "2", "--imitator", str(out / "imitator.pt"), "--set", 'imitator="features"'])
+    assert code == 2 and "another kind or size of imitator" in capsys.readouterr().err
 
 
 def run_avatar(args, capsys):
@@ -249,3 +272,72 @@ def test_shipped_default_model_is_small_and_draws(tmp_path, capsys):
     code, out, err = run_avatar([photo], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "face.avatar.json").read_text())["clothing"] == "shirt_crew_neck"
+
+
+# ---- evaluate-avatar -------------------------------------------------------------------
+
+def test_lightness_spearman_and_balanced_agreement():
+    from img2caricature.evaluate import avatar_metrics as am
+
+    assert am.hex_lightness("#FFFFFF") == pytest.approx(100, abs=0.01)
+    assert am.hex_lightness("#000000") == pytest.approx(0, abs=0.01)
+    assert am.hex_lightness("#777777") == pytest.approx(50.0, abs=0.5)   # sRGB 119 is L* 50
+    assert am.spearman(np.array([1, 2, 3, 4]), np.array([10, 20, 30, 40])) == pytest.approx(1)
+    assert am.spearman(np.array([1, 2, 3, 4]), np.array([4, 3, 2, 1])) == pytest.approx(-1)
+    # ties share their mean rank: Pearson of ranks (1, 2.5, 2.5, 4) and (1, 2, 3, 4)
+    assert am.spearman(np.array([1, 2, 2, 3]), np.array([1, 2, 3, 4])) == pytest.approx(0.9486833)
+    assert np.isnan(am.spearman(np.array([1, 1, 1]), np.array([1, 2, 3])))
+    agreement = am.balanced_agreement(np.array([1, 1, 0, 0, 0, 0]), np.array([1, 0, 0, 0, 0, 1]))
+    assert agreement["balanced"] == pytest.approx((0.5 + 0.75) / 2) and agreement["positives"] == 2
+    crops = np.zeros((2, 100, 100, 3), np.uint8)
+    crops[1, 50:70, 30:70] = 255
+    assert am.region_lightness(crops, am.SKIN_REGION).tolist() == pytest.approx([0, 100], abs=0.01)
+
+
+def test_nearest_and_majority_of_the_k_nearest():
+    from img2caricature.avatar.space import ParamSpace
+    from img2caricature.evaluate.avatar import nearest_avatars
+
+    space = ParamSpace(["a", "b"], [["x", "y", "z"], ["p", "q"]], ["a", "b"], {})
+    crawl = torch.tensor([[1.0, 0, 0], [0.9, 0.1, 0], [0.8, 0.2, 0], [0, 1.0, 0]])
+    params = np.array([[0, 1], [2, 0], [2, 0], [1, 1]])
+    photos = torch.tensor([[1.0, 0.05, 0], [0, 1, 0.1]])
+    assert nearest_avatars(photos, crawl, space, params) == [{"a": "x", "b": "q"}, {"a": "y", "b": "q"}]
+    assert nearest_avatars(photos, crawl, space, params, k=3)[0] == {"a": "z", "b": "p"}
+
+
+def test_evaluate_avatar_cli_measures_models_and_baselines(tiny_run, crawl, model, tmp_path, capsys):
+    from img2caricature import dataset
+    from img2caricature.train.encoder import EncoderTrainConfig, train_encoder
+    from tests.conftest import TINY_ENCODER
+
+    ruler = tmp_path / "ruler"
+    train_encoder(tiny_run["faces"], ruler, load_config(EncoderTrainConfig, None, TINY_ENCODER + ["steps=2", "seed=1"]),
+                  show_progress=False)
+    faces = dataset.load_images(tiny_run["faces"], "faces").permute(0, 2, 3, 1).numpy()
+    (tmp_path / "g").mkdir()
+    for i, image in enumerate(faces[:10]):
+        Image.fromarray(image).save(tmp_path / "g" / f"{i}.png")
+    (tmp_path / "g.csv").write_text("file,gender\n" + "".join(f"{i}.png,{'male' if i % 2 else 'female'}\n"
+                                                              for i in range(10)))
+    sources = dataset.read_column(tiny_run["faces"], "sources", "faces")
+    (tmp_path / "hand.csv").write_text("source,glasses,facial_hair\n" + "".join(
+        f"{s},{i % 3 == 0:d},{'' if i == 1 else i % 2}\n" for i, s in enumerate(sources)))
+    out = tmp_path / "report"
+    args = ["evaluate-avatar", "--model", model, "--faces", tiny_run["faces"], "--emoji", crawl,
+            "--ruler", ruler / "encoder.pt", "--out", out, "--gender-csv", tmp_path / "g.csv",
+            "--gender-images", tmp_path / "g", "--hand-labels", tmp_path / "hand.csv", "--knn", "3",
+            "--cache", tmp_path / "cache"]
+    assert main([str(a) for a in args]) == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["rows"]) == ["avatar/avatar.pt", "baseline: random crawled avatar",
+                                    "baseline: nearest crawled avatar in f",
+                                    "3 nearest crawled avatars in f, majority per trait"]
+    row = report["rows"]["avatar/avatar.pt"]
+    assert {"skin_spearman", "hair_spearman", "glasses", "facial_hair", "retrieval/ruler", "retrieval/model f",
+            "gender/ruler", "gender/model f"} <= set(row)
+    assert row["retrieval/ruler"]["queries"] == report["photos"] == 8   # the tiny f's two held-out people
+    assert (out / "grid.jpg").exists() and "| avatar/avatar.pt |" in (out / "report.md").read_text()
+    # the model's own f is not a ruler
+    args[args.index("--ruler") + 1] = tiny_run["encoder"]
+    assert main([str(a) for a in args]) == 2

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from crawlers.avatar_render import render_rgb
+    from crawlers.avatar_render import full_choice, render_rgb
     from img2caricature.errors import UserError
     from img2caricature.evaluate.avatar import evaluate_avatar
 
@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
                              Path(args.out), render_rgb, Path(args.gender_csv) if args.gender_csv else None,
                              Path(args.gender_images) if args.gender_images else None,
                              Path(args.hand_labels) if args.hand_labels else None, knn=args.knn,
-                             crawl_limit=args.crawl_limit, cache_dir=Path(args.cache) if args.cache else None)
+                             crawl_limit=args.crawl_limit, cache_dir=Path(args.cache) if args.cache else None,
+                             complete=full_choice)
     print((Path(args.out) / "report.md").read_text())
     print(f"written: {args.out}/report.json, report.md, grid.jpg ({report['photos']} photos)")
     return 0

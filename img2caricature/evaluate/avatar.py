@@ -189,7 +189,10 @@ def read_hand_labels(path: Path, sources: np.ndarray) -> dict[str, tuple[np.ndar
 def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spec: str, out: Path, render: Render,
                     gender_csv: Path | None = None, gender_images: Path | None = None,
                     hand_labels_csv: Path | None = None, knn: int = 25, grid_people: int = 24,
-                    crawl_limit: int = 0, cache_dir: Path | None = Path("data/f-cache")) -> dict:
+                    crawl_limit: int = 0, cache_dir: Path | None = Path("data/f-cache"),
+                    complete: Callable[[dict[str, str]], dict[str, str]] = dict) -> dict:
+    """`render` draws an avatar from its traits; `complete` gives every parameter of one (the
+    engine's defaults for those the model does not set), which is what gets measured."""
     models = {Path(p).parent.name + "/" + Path(p).name if Path(p).name == "avatar.pt" else Path(p).stem:
               load_avatar_model(p) for p in model_paths}
     first = next(iter(models.values()))
@@ -236,6 +239,7 @@ def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spe
     hand = read_hand_labels(hand_labels_csv, sources) if hand_labels_csv else None
     colours = python_avatars_colours()
     rows, renders = {}, {}
+    methods = {name: [complete(t) for t in traits] for name, traits in methods.items()}
     for name, traits in methods.items():
         renders[name] = render_all(traits, render, name[:30])
         rows[name] = measure(traits, renders[name], photo_skin, photo_hair, labels, rulers, colours, hand)

@@ -1,7 +1,9 @@
 """The parametric avatar model's networks (after Wolf, Taigman & Polyak, ICCV 2017):
 
 - the imitator c: one-hot parameter codes -> the avatar engine's render, differentiable
-  (the DTN's DCGAN decoder, fed codes instead of f's representation);
+  (the DTN's DCGAN decoder, fed codes instead of f's representation); or, in "features"
+  mode, codes -> f(render) directly: f-constancy only ever looks at f(c(p)), and an MLP
+  that imitates f o render costs a thousandth of drawing pixels and running f on them;
 - the parameter encoder e: f(photo) -> logits over every trait's values;
 - `relax`: logits -> codes c can take, with gradients (softmax, or one-hot forward with
   the softmax's gradient, optionally with Gumbel noise).
@@ -19,18 +21,41 @@ from torch import nn
 from img2caricature.nets.dtn import Generator, GeneratorConfig
 
 Relaxation = Literal["softmax", "straight-through", "gumbel-straight-through"]
+ImitatorKind = Literal["pixels", "features"]
 
 
 @dataclass
 class ImitatorConfig:
+    kind: ImitatorKind = "pixels"
     code_dim: int = 0                    # set from the parameter space
-    output_size: int = 64
-    widths: tuple[int, ...] = (256, 128, 64, 32)
+    output_size: int = 64                # pixels: the render's side
+    widths: tuple[int, ...] = (128, 64, 32, 16)   # pixels: channels from 4x4 up; features: hidden widths
+    feature_dim: int = 128               # features: f's representation size
 
 
-def build_imitator(cfg: ImitatorConfig) -> Generator:
-    """c: (B, code_dim) codes -> (B, 3, S, S) renders in [-1, 1]."""
+def mlp(dims: list[int], out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(dims, dims[1:]):
+        layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, True)]
+    return nn.Sequential(*layers, nn.Linear(dims[-1], out))
+
+
+def build_imitator(cfg: ImitatorConfig) -> nn.Module:
+    """c: (B, code_dim) codes -> (B, 3, S, S) renders in [-1, 1], or (B, feature_dim) f(render)."""
+    if cfg.kind == "features":
+        return mlp([cfg.code_dim, *cfg.widths], cfg.feature_dim)
     return Generator(GeneratorConfig(input_dim=cfg.code_dim, output_size=cfg.output_size, widths=cfg.widths))
+
+
+def build_discriminator(cfg: ImitatorConfig, widths: tuple[int, ...]) -> nn.Module:
+    """D on the imitator's output: a DCGAN critic on pixels, an MLP on features; one logit."""
+    from img2caricature.nets.dtn import Discriminator, DiscriminatorConfig, init_dcgan
+
+    if cfg.kind == "features":
+        return mlp([cfg.feature_dim, *widths], 1)
+    D = Discriminator(DiscriminatorConfig(cfg.output_size, widths, outputs=1))
+    init_dcgan(D)
+    return D
 
 
 @dataclass

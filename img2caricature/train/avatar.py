@@ -5,14 +5,15 @@ One run, one step counter, two phases:
 
 1. steps 1..imitator_steps: the imitator c learns the renderer from crawled (parameters,
    render) pairs: L1 on pixels, plus f-constancy f(c(p)) ~ f(render(p)) so that c is
-   faithful where the next phase looks (skipped when an imitator is given);
+   faithful where the next phase looks; or, with `imitator = "features"`, c learns
+   f(render(p)) itself (skipped when an imitator is given);
 2. the rest: the encoder e (f(photo) -> parameters), with c frozen, on
        const * d(f(c(e(f(x)))), f(x))       f-constancy through the imitator, on photos
      + gan   * L_GAN(D(c(e(f(x)))))         D tells c(e(f(x))) from c(p) of crawled p
      + param * CE(e(f(render(p))), p)        on the avatar domain, where p is known
-   and D on its own loss. D's real side is the imitator's drawing of crawled parameters,
-   not the renders themselves: those are sharper than any c output, which would hand D a
-   cue that says nothing about the parameters.
+   (f(c(...)) is c's own output in "features" mode) and D on its own loss. D's real side is
+   the imitator's drawing of crawled parameters, not the renders themselves: those are
+   sharper than any c output, which would hand D a cue that says nothing about the parameters.
 
 f is frozen throughout; f of every photo and every render is computed once (and kept in
 `cache_dir`, keyed by f's fingerprint and the data, for the next run and for evaluation).
@@ -36,12 +37,13 @@ from img2caricature.avatar.face_encoder import f_from_record, f_record
 from img2caricature.avatar.features import encode_records
 from img2caricature.avatar.space import ParamSpace, read_space
 from img2caricature.errors import UserError
-from img2caricature.nets.avatar import (ImitatorConfig, ParamEncoder, ParamEncoderConfig, Relaxation,
-                                        build_imitator, parameter_loss, relax)
-from img2caricature.nets.dtn import Discriminator, DiscriminatorConfig, init_dcgan
+from img2caricature.nets.avatar import (ImitatorConfig, ImitatorKind, ParamEncoder, ParamEncoderConfig, Relaxation,
+                                        build_discriminator, build_imitator, parameter_loss, relax)
+from img2caricature.nets.dtn import init_dcgan
 from img2caricature.runtime import log
 from img2caricature.train import run
 from img2caricature.train.common import map_batches, random_batch
+from img2caricature.train.dtn import frozen
 from img2caricature.train.samples import save_pairs
 from img2caricature.train.split import first_per_identity, split_faces_by_heldout
 
@@ -54,11 +56,13 @@ class AvatarConfig:
     traits: tuple[str, ...] = ()
     f: str = "default"                 # the face encoder, by name or encoder.pt path
     # networks
-    image_size: int = 64               # the imitator's output side
-    imitator_widths: tuple[int, ...] = (128, 64, 32, 16)
+    imitator: ImitatorKind = "pixels"  # c draws pixels (the paper), or imitates f(render) itself
+    image_size: int = 64               # pixels: the imitator's output side
+    imitator_widths: tuple[int, ...] = (128, 64, 32, 16)   # pixels: channels from 4x4 up
+    imitator_hidden: tuple[int, ...] = (512, 512)          # features: the MLP's hidden widths
     encoder_hidden: tuple[int, ...] = (256, 256)
     encoder_dropout: float = 0.1
-    d_widths: tuple[int, ...] = (32, 64, 128, 256)
+    d_widths: tuple[int, ...] = (32, 64, 128, 256)         # pixels: D's channels; features: its hidden widths
     # phase 1: the imitator
     imitator_steps: int = 3000
     imitator_batch_size: int = 32
@@ -99,15 +103,21 @@ class Nets:
     space: ParamSpace
     c_cfg: ImitatorConfig
 
+    def f_of(self, drawn: torch.Tensor) -> torch.Tensor:
+        """f of the imitator's drawing (a features imitator draws f itself)."""
+        return drawn if self.c_cfg.kind == "features" else self.f.encode(drawn)
+
 
 def build_nets(f: nn.Module, f_dim: int, space: ParamSpace, cfg: AvatarConfig, device: torch.device) -> Nets:
-    c_cfg = ImitatorConfig(space.code_dim, cfg.image_size, cfg.imitator_widths)
+    pixels = cfg.imitator == "pixels"
+    c_cfg = ImitatorConfig(cfg.imitator, space.code_dim, cfg.image_size,
+                           cfg.imitator_widths if pixels else cfg.imitator_hidden, f_dim)
     c = build_imitator(c_cfg)
+    if pixels:
+        init_dcgan(c)
     e = ParamEncoder(ParamEncoderConfig(f_dim, [space.sizes[i] for i in space.trait_index],
                                         cfg.encoder_hidden, cfg.encoder_dropout))
-    D = Discriminator(DiscriminatorConfig(cfg.image_size, cfg.d_widths, outputs=1))
-    init_dcgan(c)
-    init_dcgan(D)
+    D = build_discriminator(c_cfg, cfg.d_widths)
     f.eval()
     f.requires_grad_(False)
     return Nets(f.to(device), c.to(device), e.to(device), D.to(device), space, c_cfg)
@@ -120,10 +130,13 @@ def imitator_step(nets: Nets, params: torch.Tensor, target: torch.Tensor, f_targ
     """c on crawled (parameters, render at c's size, f of the full render)."""
     nets.c.train()
     drawn = nets.c(nets.space.one_hot(params))
-    pixel = F.l1_loss(drawn, target)
-    loss = pixel
-    parts = {"c/L1": pixel.item()}
-    if cfg.imitator_f_weight > 0:
+    if nets.c_cfg.kind == "features":
+        loss = losses.representation_distance(drawn, f_target, "cosine")
+        parts = {"c/f_cos": loss.item()}
+    else:
+        loss = F.l1_loss(drawn, target)
+        parts = {"c/L1": loss.item()}
+    if nets.c_cfg.kind == "pixels" and cfg.imitator_f_weight > 0:
         k = cfg.imitator_f_batch
         const = losses.representation_distance(nets.f.encode(drawn[:k]), f_target[:k], "cosine")
         loss = loss + cfg.imitator_f_weight * const
@@ -150,12 +163,20 @@ def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
 def encoder_step(nets: Nets, f_photos: torch.Tensor, f_renders: torch.Tensor, render_traits: torch.Tensor,
                  real_codes: torch.Tensor, cfg: AvatarConfig, opt_e: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer | None) -> dict[str, float]:
-    """One step of e (and of D when the GAN term is on). c and f stay as they are."""
+    """One step of e (and of D when the GAN term is on). c and f stay as they are. With
+    neither f-constancy nor GAN, e learns from crawled avatars alone and c is never run."""
     nets.c.eval()   # frozen: its BatchNorm uses the statistics of real parameter codes
     nets.e.train()
-    _, fake = draw(nets, f_photos, cfg)
-    parts: dict[str, float] = {}
-    if cfg.gan_weight > 0 and opt_d is not None:
+    gan_on = cfg.gan_weight > 0 and opt_d is not None
+    param = parameter_loss(nets.e(f_renders), render_traits)
+    loss = cfg.param_weight * param
+    parts: dict[str, float] = {"L_PARAM": param.item()}
+    if cfg.const_weight > 0 or gan_on:
+        _, fake = draw(nets, f_photos, cfg)
+        const = losses.representation_distance(nets.f_of(fake), f_photos, cfg.const_distance)
+        loss = loss + cfg.const_weight * const
+        parts["L_CONST"] = const.item()
+    if gan_on:
         nets.D.train()
         with torch.no_grad():
             real = nets.c(real_codes)
@@ -163,19 +184,10 @@ def encoder_step(nets: Nets, f_photos: torch.Tensor, f_renders: torch.Tensor, re
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        parts["L_D"] = loss_d.item()
-    const = losses.representation_distance(nets.f.encode(fake), f_photos, cfg.const_distance)
-    param = parameter_loss(nets.e(f_renders), render_traits)
-    loss = cfg.const_weight * const + cfg.param_weight * param
-    parts |= {"L_CONST": const.item(), "L_PARAM": param.item()}
-    if cfg.gan_weight > 0 and opt_d is not None:
-        for p in nets.D.parameters():
-            p.requires_grad_(False)
-        gan = _bce(nets.D(fake), True)
-        for p in nets.D.parameters():
-            p.requires_grad_(True)
+        with frozen(nets.D):
+            gan = _bce(nets.D(fake), True)
         loss = loss + cfg.gan_weight * gan
-        parts["L_GAN"] = gan.item()
+        parts |= {"L_D": loss_d.item(), "L_GAN": gan.item()}
     opt_e.zero_grad(set_to_none=True)
     loss.backward()
     opt_e.step()   # opt_e holds e's parameters only: f and c never move
@@ -211,6 +223,9 @@ def load_imitator_into(nets: Nets, path: Path) -> None:
     snap = checkpoint.load(path)
     if snap.get("kind") != "avatar-imitator":
         raise UserError(f"{path} is not an imitator.pt from `img2car train-avatar`")
+    if snap["config"] != dataclasses.asdict(nets.c_cfg):
+        raise UserError(f"{path} is another kind or size of imitator than this config's ({nets.c_cfg.kind}): "
+                        f"{snap['config']}")
     space = ParamSpace.from_dict(snap["space"])
     if (space.names, space.values) != (nets.space.names, nets.space.values):
         raise UserError(f"{path} imitates another parameter space than the crawl's")
@@ -316,24 +331,32 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
         nets.c.eval()
         nets.e.eval()
         figures: dict[str, float] = {}
+        pixels = nets.c_cfg.kind == "pixels"
         if len(held_av):
             drawn = map_batches(lambda p: nets.c(space.one_hot(p)), p_av_held, 128, device)
-            figures["held/c_L1"] = F.l1_loss(drawn, dataset.to_float(small_av_held)).item()
+            if pixels:
+                figures["held/c_L1"] = F.l1_loss(drawn, dataset.to_float(small_av_held)).item()
+                save_pairs(out / "samples" / f"imitator-{step:08d}.png", dataset.to_float(small_av_held[:16]),
+                           drawn[:16], pairs_per_row=8)
+            n = len(drawn) if not pixels else 64   # f of drawn pixels costs: a sample of them
+            figures["held/c_f_cos"] = losses.representation_distance(
+                map_batches(nets.f_of, drawn[:n], 64, device), f_av_held[:n], "cosine").item()
             figures |= {f"held/{k}": v for k, v in trait_accuracy(nets, f_av_held.to(device),
                                                                   p_av_held.to(device)).items()}
-            save_pairs(out / "samples" / f"imitator-{step:08d}.png", dataset.to_float(small_av_held[:16]),
-                       drawn[:16], pairs_per_row=8)
         if step > phase1:
-            _, fake = draw(nets, held_f_photos.to(device), dataclasses.replace(cfg, relaxation="straight-through"))
-            figures["held/photo_const"] = losses.representation_distance(
-                nets.f.encode(fake), held_f_photos.to(device), cfg.const_distance).item()
+            some = held_f_photos[:128].to(device)
+            _, fake = draw(nets, some, dataclasses.replace(cfg, relaxation="straight-through"))
+            figures["held/photo_const"] = losses.representation_distance(nets.f_of(fake), some,
+                                                                         cfg.const_distance).item()
             logits, drawn = draw(nets, f_sample, dataclasses.replace(cfg, relaxation="straight-through"))
-            columns = [drawn.cpu()]
+            columns = [drawn.cpu()] if pixels else []
             if render is not None:
                 chosen = torch.stack([l.argmax(1) for l in logits], 1).cpu()
                 renders = np.stack([render(space.choice(row.tolist())) for row in chosen])
                 columns.append(dataset.to_float(torch.from_numpy(renders).permute(0, 3, 1, 2)))
-            save_pairs(out / "samples" / f"photos-{step:08d}.png", sample_faces, columns, pairs_per_row=4, size=96)
+            if columns:
+                save_pairs(out / "samples" / f"photos-{step:08d}.png", sample_faces, columns, pairs_per_row=4,
+                           size=96)
         metrics_log.write(step, figures)
 
     def save(step: int) -> None:
