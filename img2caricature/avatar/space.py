@@ -77,7 +77,7 @@ def read_space(path: str | Path, traits: list[str] | None = None) -> ParamSpace:
         values_json = f.attrs.get("param_values")
     if not info.names or values_json is None:
         raise UserError(f"{path} holds no avatar parameters: crawl one with `img2car crawl` "
-                        "(e.g. --source configs/sources/avatar-faces.toml)")
+                        "(e.g. --source avatar-faces)")
     values = json.loads(str(values_json))
     params = dataset.read_column(path, "params", "emoji")
     if traits is None:

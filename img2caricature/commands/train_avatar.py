@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import argparse
 
-from img2caricature.commands.options import add_training, stop_early
+from img2caricature.commands.options import add_training, stop_early, training_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--faces", default="data/faces.h5", help="faces dataset (the photos, from `img2car preprocess`)")
     p.add_argument("--emoji", default="data/avatar-faces.h5",
                    help="crawled avatars with their parameters (`img2car crawl --source "
-                        "configs/sources/avatar-faces.toml`; default: data/avatar-faces.h5)")
+                        "--source avatar-faces`; default: data/avatar-faces.h5)")
     p.add_argument("--imitator", default=None, metavar="IMITATOR.pt",
                    help="start from this trained imitator (an imitator.pt of an earlier run) and skip its phase")
     p.add_argument("--no-render", action="store_true",
                    help="sample grids without the avatar engine's own renders (the imitator's only)")
-    add_training(p, "configs/avatar/compact.toml", "runs/avatar")
+    add_training(p, "avatar", "runs/avatar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from img2caricature.config import load_config
     from img2caricature.train.avatar import AvatarConfig, train_avatar
 
-    overrides = args.overrides + ([f"steps={args.steps}"] if args.steps is not None else [])
-    cfg = load_config(AvatarConfig, args.config, overrides)
+    cfg = training_config(AvatarConfig, args, "avatar")
     render = None
     if not args.no_render:
         from crawlers.avatar_render import render_rgb
