@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--faces", default="data/faces.h5", help="faces dataset (the photos, from `img2car preprocess`)")
     p.add_argument("--emoji", default="data/avatar-faces.h5",
                    help="crawled avatars with their parameters (`img2car crawl --source "
-                        "--source avatar-faces`; default: data/avatar-faces.h5)")
+                        "avatar-faces`; default: data/avatar-faces.h5)")
     p.add_argument("--imitator", default=None, metavar="IMITATOR.pt",
                    help="start from this trained imitator (an imitator.pt of an earlier run) and skip its phase")
     p.add_argument("--no-render", action="store_true",
