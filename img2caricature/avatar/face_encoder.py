@@ -22,14 +22,15 @@ from torch import nn
 
 from img2caricature import checkpoint
 from img2caricature.errors import UserError
+from img2caricature.registry import upgrade
 
 DEFAULT = "default"
 
 
 def named() -> list[str]:
-    from img2caricature.nets.encoder import PRETRAINED_ENCODERS
+    from img2caricature.registry import named_encoders
 
-    return [DEFAULT, *PRETRAINED_ENCODERS]
+    return [DEFAULT, *named_encoders()]
 
 
 def _frozen(f: nn.Module) -> nn.Module:
@@ -42,9 +43,9 @@ def encoder_snapshot_of(spec: str) -> dict | None:
     """The encoder snapshot an avatar model embeds for this f: the shipped DTN's f (that file
     may be replaced by a newer DTN with another f), an encoder.pt, or a dtn.pt's f. None for
     a pretrained name, whose weights come from an installed package."""
-    from img2caricature.nets.encoder import PRETRAINED_ENCODERS
+    from img2caricature.registry import named_encoders
 
-    if spec in PRETRAINED_ENCODERS:
+    if spec in named_encoders():
         return None
     if spec == DEFAULT:
         from img2caricature.caricature import default_model_path
@@ -54,7 +55,7 @@ def encoder_snapshot_of(spec: str) -> dict | None:
         spec = str(default_model_path())
     elif not Path(spec).is_file():
         raise UserError(f"unknown face encoder '{spec}': name one of {', '.join(named())}, or an encoder.pt path")
-    snap = checkpoint.load(spec)
+    snap = upgrade(checkpoint.load(spec))
     if snap.get("kind") == "encoder":
         return snap
     if snap.get("kind") == "dtn":
@@ -66,19 +67,20 @@ def encoder_snapshot_of(spec: str) -> dict | None:
 def half_weights(snapshot: dict) -> dict:
     """An encoder snapshot with float16 weights: half the bytes in a shipped model, and f's
     output moves by less than e can notice (the training run uses the rounded f too)."""
-    state = {k: v.half() if v.is_floating_point() else v for k, v in snapshot["state_dict"].items()}
-    return {**snapshot, "state_dict": state}
+    snapshot = upgrade(snapshot)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in snapshot["state_dicts"]["encoder"].items()}
+    return {**snapshot, "state_dicts": {"encoder": state}}
 
 
 def load_face_encoder(spec: str, embedded: dict | None = None) -> nn.Module:
     """f by name or path (or from an `embedded` encoder snapshot)."""
-    from img2caricature.nets.encoder import PRETRAINED_ENCODERS, encoder_from_snapshot
+    from img2caricature.registry import encoder_from_snapshot, load_encoder_snapshot, named_encoders
 
-    if embedded is None and spec in PRETRAINED_ENCODERS:
-        embedded = PRETRAINED_ENCODERS[spec]()
-    snapshot = embedded if embedded is not None else encoder_snapshot_of(spec)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in snapshot["state_dict"].items()}
-    return _frozen(encoder_from_snapshot({**snapshot, "state_dict": state}))
+    if embedded is None and spec in named_encoders():
+        embedded = load_encoder_snapshot(spec)
+    snapshot = upgrade(embedded if embedded is not None else encoder_snapshot_of(spec))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in snapshot["state_dicts"]["encoder"].items()}
+    return _frozen(encoder_from_snapshot({**snapshot, "state_dicts": {"encoder": state}}))
 
 
 def fingerprint(f: nn.Module) -> str:
