@@ -24,7 +24,7 @@ import time
 import torch
 
 from img2caricature.config import find_config, load_config
-from img2caricature.nets.encoder import Encoder, EncoderConfig, load_encoder
+from img2caricature.nets.encoder import Encoder, EncoderConfig, encoder_from_snapshot, encoder_snapshot_from
 from img2caricature.runtime import pick_device
 from img2caricature.train.common import GANOptimizers, autocast, sub_config
 from img2caricature.train.dtn import Batch, DTNConfig, build_nets, train_step
@@ -70,9 +70,29 @@ def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int,
     return {key: b / statistics.median(s) for key, s in seconds.items()}
 
 
+def f_seconds(encoder: Encoder, cfg: DTNConfig, device: torch.device, repeats: int = 5) -> tuple[float, float]:
+    """Median seconds of f's two parts of a step: the forward on the step's 2 x batch real
+    images (what caching removes), and L_CONST's forward + backward to g's output on one batch."""
+    b = cfg.batch_size
+    real = torch.rand(2 * b, 3, 152, 152, device=device) * 2 - 1
+    fake = (torch.rand(b, 3, cfg.output_size, cfg.output_size, device=device) * 2 - 1).requires_grad_(True)
+    forward, const = [], []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        with torch.no_grad(), autocast(device, cfg.cpu_bf16):
+            encoder.encode(real)
+        mid = time.perf_counter()
+        with autocast(device, cfg.cpu_bf16):
+            encoder.encode(fake).float().pow(2).mean().backward()
+        forward.append(mid - start)
+        const.append(time.perf_counter() - mid)
+    return statistics.median(forward[1:]), statistics.median(const[1:])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--encoder", default=None)
+    p.add_argument("--encoder", default=None, help="an encoder checkpoint, or a pretrained encoder's name "
+                   "(dlib-resnet-v1)")
     p.add_argument("--encoder-config", default="compact")
     p.add_argument("--config", default="compact")
     p.add_argument("--steps", type=int, default=15)
@@ -83,7 +103,7 @@ def main() -> None:
     args = p.parse_args()
     device = pick_device(args.device)
     cfg = load_config(DTNConfig, find_config(args.config, "dtn"), [f"batch_size={args.batch_size}", *args.set])
-    encoder = load_encoder(args.encoder) if args.encoder else Encoder(sub_config(
+    encoder = encoder_from_snapshot(encoder_snapshot_from(args.encoder)) if args.encoder else Encoder(sub_config(
         EncoderConfig, load_config(EncoderTrainConfig, find_config(args.encoder_config, "encoder")), num_classes=2))
     auto = "bfloat16" if use_cpu_bf16("auto") else "float32"
     print(f"device {device}, config {args.config}, batch {cfg.batch_size}, g output {cfg.output_size}x{cfg.output_size}, "
@@ -99,6 +119,12 @@ def main() -> None:
         print(f"cached: bfloat16 / float32 {speed['bfloat16', True] / speed['float32', True]:.2f}x; the faster is "
               f"{faster}; auto ran {auto} ({'right' if auto == faster else 'WRONG'}), "
               f"auto / faster {speed['auto', True] / speed[faster, True]:.2f}x")
+    for name in args.precisions:
+        run_cfg = DTNConfig(**{**vars(cfg), "cpu_bf16": PRECISIONS[name]})
+        forward, const = f_seconds(encoder, run_cfg, device)
+        step = cfg.batch_size / speed[name, False]
+        print(f"{name:8s} f's share of the uncached step ({step:.3f}s): forward on real images {forward:.3f}s "
+              f"({forward / step:.0%}), L_CONST forward + backward {const:.3f}s ({const / step:.0%})")
 
 
 if __name__ == "__main__":
