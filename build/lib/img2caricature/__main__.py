@@ -1,3 +1,0 @@
-from img2caricature.cli import main
-
-raise SystemExit(main())
