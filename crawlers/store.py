@@ -86,7 +86,7 @@ class EmojiStore:
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
-        if not self._pending:
+        if not self._pending or self.writer.closed:  # closed: a failed write rolled the file back
             return
         # Take the batch first: if Ctrl-C lands inside append, it is lost, never written twice.
         batch, self._pending = self._pending, []
@@ -96,9 +96,11 @@ class EmojiStore:
                                            sha256=list(shas))
 
     def close(self) -> None:
-        if self.writer.file.id.valid:
-            self.flush()
-            self.writer.close()
+        if not self.writer.closed:
+            try:
+                self.flush()
+            finally:
+                self.writer.close()
 
     def __enter__(self) -> "EmojiStore":
         return self

@@ -9,19 +9,16 @@ from typing import Any
 
 import torch
 
+from img2caricature.atomic import replacing
 from img2caricature.errors import UserError
 
 
 def save_atomic(obj: dict[str, Any], path: str | Path) -> None:
     """Write to a temporary file beside `path`, fsync, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
         torch.save(obj, fh)
         fh.flush()
         os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -8,6 +8,7 @@ A `UserError` becomes one line on stderr and exit code 2; `--debug` shows the tr
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -27,6 +28,9 @@ COMMANDS: dict[str, str] = {
     "caricature": "photo(s) in, emoji out, with the model shipped in the package",
     "info": "print what a dataset file holds",
 }
+
+# The disk, not the program: one line, like a UserError (writers keep what they wrote before).
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 EXIT_CODES = """exit codes:
   0  success
@@ -89,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"img2car {args._name}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        if args.debug or err.errno not in DISK_ERRORS:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"img2car {args._name}: error: {err.strerror}{where}; files written before are kept, "
+              "free some space and run the command again", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

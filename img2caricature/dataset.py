@@ -8,6 +8,8 @@
 Appends are crash-safe: data is written and flushed first, and only then is
 `attrs["count"]` bumped and flushed. Readers trust `count`, and a writer reopening
 the file trims anything past it, so a killed writer leaves only whole records.
+Writers go through an `UndoFile`: a write the disk refuses (full, quota, I/O error) puts
+the file back as it was at the last flush, so earlier records survive a full disk too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from img2caricature.errors import UserError
+from img2caricature.errors import DiskError, UserError
+from img2caricature.undo_file import UndoFile
 
 FORMAT_VERSION = 1
 IMAGE_SIZE = 152
@@ -50,24 +53,88 @@ def create(
     producer: str,
     param_names: list[str] | None = None,
 ) -> None:
-    """Create an empty dataset file (overwrites). Emoji datasets name their parameters."""
+    """Create an empty dataset file (replaces `path`). Emoji datasets name their parameters.
+
+    Written beside `path` and renamed into place, so a failure leaves no half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".creating")
     param_names = list(param_names or [])
-    with h5py.File(path, "w") as f:
-        f.attrs.update(
-            format_version=FORMAT_VERSION, kind=kind, producer=producer,
-            image_size=IMAGE_SIZE, count=0,
-        )
-        for name, (shape, dtype) in _columns(kind, len(param_names)).items():
-            chunks = (1, *shape) if name == "images" else (1024, *(max(1, s) for s in shape))
-            # HDF5 has no zero-width chunks: an emoji set without parameters gets an open width
-            maxshape = (None, *(s if s else None for s in shape))
-            f.create_dataset(name, shape=(0, *shape), maxshape=maxshape, dtype=dtype, chunks=chunks)
-        if kind == "faces":
-            f.create_dataset("names", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
-        else:
-            f.attrs["param_names"] = param_names
+    tmp.write_bytes(b"")
+    try:
+        with _Transactional(tmp, "w") as t:
+            f = t.file
+            f.attrs.update(
+                format_version=FORMAT_VERSION, kind=kind, producer=producer,
+                image_size=IMAGE_SIZE, count=0,
+            )
+            for name, (shape, dtype) in _columns(kind, len(param_names)).items():
+                chunks = (1, *shape) if name == "images" else (1024, *(max(1, s) for s in shape))
+                # HDF5 has no zero-width chunks: an emoji set without parameters gets an open width
+                maxshape = (None, *(s if s else None for s in shape))
+                f.create_dataset(name, shape=(0, *shape), maxshape=maxshape, dtype=dtype, chunks=chunks)
+            if kind == "faces":
+                f.create_dataset("names", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
+            else:
+                f.attrs["param_names"] = param_names
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _Transactional:
+    """An HDF5 file open for writing through an `UndoFile`. `commit()` flushes; if the disk
+    refused any write since the last commit, the file goes back to that commit, is closed,
+    and DiskError says so (HDF5 itself never sees the error, so it never half-writes its index)."""
+
+    def __init__(self, path: Path, mode: str = "r+"):
+        self.path = path
+        try:
+            self.raw = UndoFile(path)
+        except BlockingIOError:
+            raise UserError(f"{path} is being written by another process: wait for it to finish, "
+                            "or use another file") from None
+        except OSError as err:
+            raise UserError(f"cannot open {path} for writing ({err.strerror})") from None
+        try:
+            self.file = h5py.File(self.raw, mode)
+        except OSError as err:
+            self.raw.close()
+            raise UserError(f"{path} is not a readable HDF5 dataset ({err})") from None
+        self.on_rollback = "nothing was written"
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+    def commit(self) -> None:
+        self.file.flush()
+        failure = self.raw.failure
+        if failure is None:
+            self.raw.commit()
+            return
+        self.file.close()  # HDF5 finishes into the undo file's overlay, never onto the disk
+        self.raw.rollback()
+        self.raw.close()
+        raise DiskError(f"{self.path}: {failure.strerror or failure} while writing; "
+                        f"the file is as it was before, {self.on_rollback}")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.commit()
+        finally:
+            if not self.closed:
+                self.file.close()
+                self.raw.close()
+
+    def __enter__(self) -> "_Transactional":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _open(path: str | Path, mode: str) -> h5py.File:
@@ -93,13 +160,32 @@ def check_kind(f: h5py.File, expected: Kind | None, path: str | Path) -> Kind:
 
 
 class Writer:
-    """Appends whole records to an existing dataset; use as a context manager."""
+    """Appends whole records to an existing dataset; use as a context manager.
+
+    Each append is written, flushed, and only then counted. A disk that refuses a write
+    (full, quota, I/O error) makes the append raise DiskError with the file put back as it
+    was before that append, and the writer closed."""
 
     def __init__(self, path: str | Path, kind: Kind | None = None):
         self.path = Path(path)
-        self.file = _open(self.path, "a")
-        self.kind = check_kind(self.file, kind, self.path)
+        if not self.path.is_file():
+            raise UserError(f"dataset not found: {self.path}")
+        self._t = _Transactional(self.path)
+        self.file = self._t.file
+        try:
+            if "kind" not in self.file.attrs or "count" not in self.file.attrs:
+                raise UserError(f"{self.path} is an HDF5 file but not an img2caricature dataset")
+            self.kind = check_kind(self.file, kind, self.path)
+        except BaseException:
+            self.file.close()
+            self._t.raw.close()
+            raise
+        self._note_committed()
         self._trim_to_count()
+
+    def _note_committed(self) -> None:
+        n = self.count
+        self._t.on_rollback = f"with its {n} complete records: free some space and run the command again to continue"
 
     def _trim_to_count(self) -> None:
         """Drop a partial append left by a writer that was killed before bumping `count`."""
@@ -107,11 +193,15 @@ class Writer:
         for name in _columns(self.kind, 0):
             if self.file[name].shape[0] != n:
                 self.file[name].resize(n, axis=0)
-        self.file.flush()
+        self._t.commit()
 
     @property
     def count(self) -> int:
         return int(self.file.attrs["count"])
+
+    @property
+    def closed(self) -> bool:
+        return self._t.closed
 
     def append(self, **columns: np.ndarray | list) -> int:
         """Append records: every column of this kind, all the same length. Returns the new count."""
@@ -129,9 +219,10 @@ class Writer:
             ds = self.file[name]
             ds.resize(start + n_new, axis=0)
             ds[start:] = values
-        self.file.flush()  # the records are on disk ...
+        self._t.commit()  # the records are on disk ...
         self.file.attrs["count"] = start + n_new
-        self.file.flush()  # ... before the count that makes them visible
+        self._t.commit()  # ... before the count that makes them visible
+        self._note_committed()
         return start + n_new
 
     def set_names(self, names: list[str]) -> None:
@@ -139,10 +230,10 @@ class Writer:
         ds = self.file["names"]
         ds.resize(len(names), axis=0)
         ds[:] = names
-        self.file.flush()
+        self._t.commit()
 
     def close(self) -> None:
-        self.file.close()
+        self._t.close()
 
     def __enter__(self) -> "Writer":
         return self

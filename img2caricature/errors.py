@@ -5,3 +5,7 @@ class UserError(Exception):
     """A mistake the user can fix (bad path, wrong dataset kind, bad config): no traceback."""
 
     exit_code = 2
+
+
+class DiskError(UserError):
+    """The disk refused a write (full, over quota, I/O error); what was written before is kept."""
