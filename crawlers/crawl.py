@@ -25,6 +25,7 @@ from crawlers.ratelimit import RateLimiter
 from crawlers.source import Source
 from crawlers.store import EmojiStore
 from crawlers.summary import Summary
+from img2caricature.errors import short_reason
 from img2caricature.images import ImageError
 
 MAX_SKIPS = 200_000  # consecutive samples already stored/in flight before we call the space exhausted
@@ -94,6 +95,8 @@ class _Crawl:
             return self._failed(err.reason)
         except ImageError as err:
             return self._failed(f"invalid ({err.reason})")  # HTML error page, truncated PNG, ...
+        except Exception as err:  # anything else is still this vector's failure: the crawl goes on
+            return self._failed(f"error ({short_reason(err, limit=60)})")
         if self.store.add(image, vector, url, sha):
             self.summary.stored += 1
             self.bar.update(1)

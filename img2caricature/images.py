@@ -68,7 +68,7 @@ def decode(data: bytes | Path | str, expected_format: str | None = None) -> np.n
         raise ImageError("too large", "decompression bomb") from None
     except Image.UnidentifiedImageError:
         raise ImageError("not an image") from None
-    except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
+    except Exception as err:  # truncated or corrupt data (PIL's plugins raise many kinds)
         raise ImageError("corrupt", str(err)[:80]) from None
     if min(rgb.size) < MIN_SIDE:
         raise ImageError("too small", f"{rgb.width}x{rgb.height}")

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from img2caricature.caricature import Outputs, caricature_photo, collect_inputs, load_model
-    from img2caricature.errors import UserError
+    from img2caricature.errors import UserError, short_reason
     from img2caricature.images import ImageError
     from img2caricature.runtime import pick_device
 
@@ -75,4 +75,9 @@ def run(args: argparse.Namespace) -> int:
         except OSError as err:
             failed += 1
             tqdm.write(f"{photo}: could not write the emoji ({err.strerror})", file=sys.stderr)
+        except Exception as err:  # anything else is still this photo's failure: the rest get done
+            if getattr(args, "debug", False):
+                raise
+            failed += 1
+            tqdm.write(f"{photo}: failed ({short_reason(err)})", file=sys.stderr)
     return 1 if failed else 0

@@ -95,4 +95,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"report: {path}")
     if summary.kept == 0:
         raise UserError(f"no faces kept from {len(photos)} photos in {args.input}: nothing to train on")
-    return 0
+    return 1 if summary.failures else 0
