@@ -26,9 +26,12 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        loaded = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle errors, truncated zip, a file that is not a checkpoint
         raise UserError(f"{path} is not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(loaded, dict):  # every checkpoint here is a table; a bare tensor or list is not one
+        raise UserError(f"{path} holds a {type(loaded).__name__}, not a checkpoint of img2caricature")
+    return loaded
 
 
 def rng_state() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from img2caricature.config import from_dict
 from img2caricature.errors import UserError
 from img2caricature.nets.dtn import Generator, GeneratorConfig
 from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
+from img2caricature.snapshot_checks import check_translator
 
 
 class DTNTranslator(nn.Module):
@@ -46,7 +47,8 @@ def _frozen(module: nn.Module) -> nn.Module:
     return module
 
 
-def translator_from_snapshot(snapshot: dict) -> nn.Module:
+def translator_from_snapshot(snapshot: dict, source: str = "checkpoint") -> nn.Module:
+    check_translator(snapshot, source)  # schema and sizes, before anything is built
     kind = snapshot.get("kind")
     if kind == "dtn":
         generator = Generator(from_dict(GeneratorConfig, snapshot["generator_config"], "dtn checkpoint"))
@@ -60,7 +62,7 @@ def translator_from_snapshot(snapshot: dict) -> nn.Module:
 
 
 def load_translator(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    return translator_from_snapshot(checkpoint.load(path, map_location))
+    return translator_from_snapshot(checkpoint.load(path, map_location), source=str(path))
 
 
 def upscale(emoji: torch.Tensor, size: int) -> torch.Tensor:

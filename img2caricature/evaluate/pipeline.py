@@ -68,7 +68,7 @@ def _load_judge(path: Path) -> tuple[Encoder, list[str]]:
     snap = checkpoint.load(path)
     if snap.get("kind") != "encoder":
         raise UserError(f"--judge-encoder {path} is not an encoder checkpoint (from `img2car pretrain-encoder`)")
-    return encoder_from_snapshot(snap), list(snap.get("train_identities", []))
+    return encoder_from_snapshot(snap, source=str(path)), list(snap.get("train_identities", []))
 
 
 def _rulers(inputs: EvalInputs, translators: dict[str, nn.Module], evaluated_people: set[str],
@@ -124,7 +124,8 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
     seed_everything(cfg.seed)
     paths = [Path(p) for p in inputs.models]
     snapshots = dict(zip(model_names(paths), (checkpoint.load(p) for p in paths)))
-    translators: dict[str, nn.Module] = {n: translator_from_snapshot(s).to(device) for n, s in snapshots.items()}
+    translators: dict[str, nn.Module] = {n: translator_from_snapshot(s, source=str(p)).to(device)
+                                         for p, (n, s) in zip(paths, snapshots.items())}
     selection = select_heldout(snapshots, inputs.faces, inputs.emoji)
     notes = list(selection.notes)
 

@@ -131,9 +131,12 @@ def encoder_snapshot(encoder: Encoder, **extra) -> dict:
             "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()}, **extra}
 
 
-def encoder_from_snapshot(snapshot: dict) -> Encoder:
+def encoder_from_snapshot(snapshot: dict, source: str = "encoder checkpoint") -> Encoder:
     """A frozen encoder in eval mode: f is never trained after pretraining."""
     from img2caricature.config import from_dict
+    from img2caricature.snapshot_checks import check_encoder
+
+    check_encoder(snapshot, source)  # schema and sizes, before anything is built
 
     cfg = from_dict(EncoderConfig, snapshot["config"], source="encoder checkpoint")
     if cfg.arch != "compact":
@@ -152,4 +155,4 @@ def load_encoder(path, map_location="cpu") -> Encoder:
     snapshot = checkpoint.load(path, map_location)
     if snapshot.get("kind") != "encoder":
         raise UserError(f"{path} is not an encoder checkpoint (it holds {snapshot.get('kind', 'something else')})")
-    return encoder_from_snapshot(snapshot)
+    return encoder_from_snapshot(snapshot, source=str(path))
