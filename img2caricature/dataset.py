@@ -83,6 +83,24 @@ def create(
         raise
 
 
+def check_replaceable(path: str | Path, kind: Kind, flag: str = "--out") -> None:
+    """`path` may be replaced by a new dataset of `kind`: it is absent, or a dataset of that kind
+    (rebuilding one is the point). Anything else (emoji, a photo, a model) is refused."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder: give the dataset's file name, e.g. {path / f'{kind}.h5'}")
+    try:
+        with h5py.File(path, "r") as f:
+            held = str(f.attrs["kind"]) if "kind" in f.attrs else "an HDF5 file that is not an img2caricature dataset"
+    except OSError:
+        held = "a file that is not a dataset"
+    if held != kind:
+        raise UserError(f"{flag} {path} already holds {held}: it would be replaced by {kind}; "
+                        "choose another name (or delete it first)")
+
+
 class _Transactional:
     """An HDF5 file open for writing through an `UndoFile`. `commit()` flushes; if the disk
     refused any write since the last commit, the file goes back to that commit, is closed,

@@ -121,6 +121,7 @@ def preprocess(
     from img2caricature import dataset
 
     out = Path(out)
+    dataset.check_replaceable(out, "faces")  # a faces dataset is rebuilt; anything else is not ours to replace
     partial = out.with_name(out.name + ".partial")
     summary = Summary(photos=len(photos))
     start = time.perf_counter()

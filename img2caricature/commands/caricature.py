@@ -59,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {reason}", file=sys.stderr)
     if not photos:
         return 1 if problems else 0
+    outputs = Outputs(Path(args.out) if args.out else None, single=len(photos) == 1, inputs=photos)
     device = pick_device(args.device)
     model = load_model(args.model, device)
-    outputs = Outputs(Path(args.out) if args.out else None, single=len(photos) == 1)
     find_crops = crop_finder(args.no_detect, args.all_faces, args.min_face)
     failed = len(problems)
     # tqdm.write keeps each message on its own line, clear of the progress bar

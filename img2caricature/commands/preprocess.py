@@ -70,6 +70,9 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
+    from img2caricature.dataset import check_replaceable
+
+    check_replaceable(args.out, "faces")  # before the long work, not after it
     from img2caricature.runtime import default_workers
     from preprocessing.layouts import walk
     from preprocessing.pipeline import PreprocessOptions, preprocess
