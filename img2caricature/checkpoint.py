@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        loaded = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. torch's note on a raw pickle's protocol: the error below says it all
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle errors, truncated zip, a file that is not a checkpoint
         raise UserError(f"{path} is not a readable checkpoint ({type(err).__name__})") from None
     if not isinstance(loaded, dict):  # every checkpoint here is a table; a bare tensor or list is not one

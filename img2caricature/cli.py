@@ -40,8 +40,15 @@ EXIT_CODES = """exit codes:
   130 interrupted"""
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A usage mistake is one line, like every other user error: the message and where help is."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="img2car",
         description="Turn a photo of a face into a Bitmoji-style emoji of that person.",
         epilog=EXIT_CODES,
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"img2caricature {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_OneLineErrors)
     for name, help_line in COMMANDS.items():
         p = sub.add_parser(name, help=help_line, description=help_line, epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)

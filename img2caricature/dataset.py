@@ -15,16 +15,17 @@ the file back as it was at the last flush, so earlier records survive a full dis
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from img2caricature.errors import DiskError, UserError
+from img2caricature.errors import DiskError, UserError, short_reason
 from img2caricature.undo_file import UndoFile
 
 FORMAT_VERSION = 1
@@ -163,10 +164,50 @@ def _open(path: str | Path, mode: str) -> h5py.File:
         f = h5py.File(path, mode)
     except OSError as err:
         raise UserError(f"{path} is not a readable HDF5 dataset ({err})") from None
-    if "kind" not in f.attrs or "count" not in f.attrs:
+    try:
+        check_header(f, path)
+    except BaseException:
         f.close()
-        raise UserError(f"{path} is an HDF5 file but not an img2caricature dataset")
+        raise
     return f
+
+
+@contextmanager
+def _reading(path: str | Path) -> Iterator[h5py.File]:
+    """A dataset open for reading; damage found while reading it is one line, not a traceback."""
+    with _open(path, "r") as f:
+        try:
+            yield f
+        except (OSError, RuntimeError, KeyError) as err:  # h5py on a damaged index, chunk or heap
+            raise UserError(f"{path} is damaged ({short_reason(err)})") from None
+
+
+def _plain(value: object) -> object:
+    return np.asarray(value).tolist()  # np.int64(3) -> 3, for messages
+
+
+def check_header(f: h5py.File, path: str | Path) -> None:
+    """The file attributes make sense and agree with the columns, or a one-line UserError.
+    (A bad `count` would otherwise read past the data, or make a writer grow the file.)"""
+    try:
+        if "kind" not in f.attrs or "count" not in f.attrs:
+            raise UserError(f"{path} is an HDF5 file but not an img2caricature dataset")
+        kind, count = f.attrs["kind"], f.attrs["count"]
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if not isinstance(kind, str) or kind not in ("faces", "emoji"):
+            raise UserError(f"{path} is damaged: its kind is {_plain(kind)!r}, neither faces nor emoji")
+        if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 0:
+            raise UserError(f"{path} is damaged: its record count is {_plain(count)!r}")
+        names = np.asarray(f.attrs.get("param_names", []))
+        if kind == "emoji" and (names.ndim != 1 or (names.size and names.dtype.kind not in "OUS")):
+            raise UserError(f"{path} is damaged: its parameter names are {_plain(names)!r:.60}")
+        for name in [*_columns(kind, 0), *(["names"] if kind == "faces" else [])]:
+            if name not in f or not isinstance(f[name], h5py.Dataset):
+                raise UserError(f"{path} is damaged: it has no {name!r} column")
+            if name != "names" and f[name].shape[0] < count:
+                raise UserError(f"{path} is damaged: it counts {int(count)} records but holds {f[name].shape[0]} {name}")
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:  # h5py on damaged metadata
+        raise UserError(f"{path} is damaged ({short_reason(err)})") from None
 
 
 def check_kind(f: h5py.File, expected: Kind | None, path: str | Path) -> Kind:
@@ -191,8 +232,7 @@ class Writer:
         self._t = _Transactional(self.path)
         self.file = self._t.file
         try:
-            if "kind" not in self.file.attrs or "count" not in self.file.attrs:
-                raise UserError(f"{self.path} is an HDF5 file but not an img2caricature dataset")
+            check_header(self.file, self.path)
             self.kind = check_kind(self.file, kind, self.path)
         except BaseException:
             self.file.close()
@@ -272,7 +312,7 @@ class Info:
 
 
 def info(path: str | Path, kind: Kind | None = None) -> Info:
-    with _open(path, "r") as f:
+    with _reading(path) as f:
         k = check_kind(f, kind, path)
         count = int(f.attrs["count"])
         if k == "faces":
@@ -286,7 +326,7 @@ def info(path: str | Path, kind: Kind | None = None) -> Info:
 
 def read_column(path: str | Path, name: str, kind: Kind | None = None) -> np.ndarray:
     """One whole column (up to `count`), e.g. labels, params or sha256."""
-    with _open(path, "r") as f:
+    with _reading(path) as f:
         check_kind(f, kind, path)
         values = f[name][: int(f.attrs["count"])]
     if values.dtype == object:
@@ -296,7 +336,7 @@ def read_column(path: str | Path, name: str, kind: Kind | None = None) -> np.nda
 
 def load_images(path: str | Path, kind: Kind | None = None, indices: np.ndarray | None = None) -> torch.Tensor:
     """Images into RAM as a uint8 tensor (N, 3, 152, 152)."""
-    with _open(path, "r") as f:
+    with _reading(path) as f:
         check_kind(f, kind, path)
         count = int(f.attrs["count"])
         if indices is None:
@@ -326,7 +366,7 @@ class ImageDataset(Dataset):
     def __init__(self, path: str | Path, kind: Kind | None = None, in_memory: bool = False,
                  indices: np.ndarray | None = None):
         self.path = Path(path)
-        with _open(self.path, "r") as f:
+        with _reading(self.path) as f:
             self.kind = check_kind(f, kind, self.path)
             count = int(f.attrs["count"])
             labels = f["labels"][:count] if self.kind == "faces" else np.full(count, -1, np.int32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from img2caricature.commands.options import add_device
+from img2caricature.commands.options import add_device, at_least
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side-by-side", action="store_true", help="write the photo's face crop and the emoji together")
     p.add_argument("--all-faces", action="store_true", help="an emoji for every face (default: the largest)")
     p.add_argument("--no-detect", action="store_true", help="use the whole image (centre square) as the face")
-    p.add_argument("--min-face", type=int, default=32, help="smallest face to use, in pixels (default 32)")
+    p.add_argument("--min-face", type=at_least(1), default=32, help="smallest face to use, in pixels (default 32)")
     add_device(p)
 
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from img2caricature.commands.options import at_least
+
 DEFAULT_SOURCE = "configs/sources/local.toml"
 
 
@@ -21,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=None,
                    help="at most this many requests per second (default: the source's `rate`, else no limit)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0); keep it when resuming")
-    p.add_argument("--max-failures", type=int, default=None,
+    p.add_argument("--max-failures", type=at_least(1), default=None,
                    help="stop after this many failed requests (default: the larger of 100 and --count)")
     p.add_argument("--max-duplicates", type=int, default=100,
                    help="stop after this many answers in a row that were images already stored "

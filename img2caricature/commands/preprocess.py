@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from img2caricature.commands.options import at_least
 from img2caricature.errors import UserError
 
 
@@ -20,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra on each side of the detected box, as a fraction of its side (default: 0.3)")
     p.add_argument("--min-face", type=int, default=None, metavar="PX",
                    help="smallest face side kept, in photo pixels (default: 48)")
-    p.add_argument("--min-neighbors", type=int, default=None,
+    p.add_argument("--min-neighbors", type=at_least(0), default=None,
                    help="Haar minNeighbors: higher rejects more false faces (default: 8)")
     p.add_argument("--eye-check", action="store_true",
                    help="Haar: keep a face only if an eye is found in it (fewer false faces, much lower recall)")
