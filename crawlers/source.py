@@ -1,6 +1,6 @@
 """A crawl source: where avatars come from and which parameter vectors to ask for.
 
-A source config (TOML, `configs/sources/*.toml`) holds a URL template whose `{fields}`
+A source config (TOML: the packaged `img2caricature/configs/sources/*.toml`, or a file) holds a URL template whose `{fields}`
 are the parameter names (plus `{base}`, the server's address, which `--url` replaces),
 and for each parameter its values and sampling weights:
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "crawl": "crawl parametric emoji from an avatar API into an emoji dataset (HDF5)",
     "import-emoji": "import a folder of emoji images into an emoji dataset (HDF5)",
     "preprocess": "crop faces from in-the-wild photos (a folder per person) into a faces dataset",
+    "split": "make (or show) the held-out split: the people and emoji no model trains on",
     "pretrain-encoder": "train the face-identity encoder f with a softmax classifier",
     "train-dtn": "train the Domain Transfer Network (decoder g against a 3-way discriminator)",
     "train-cyclegan": "train the CycleGAN baseline on the same data",

@@ -19,7 +19,7 @@ from img2caricature.cli import main
 from img2caricature.errors import UserError
 from tests.crawl_fakes import write_source
 
-LOCAL = str(Path(__file__).resolve().parents[1] / "configs" / "sources" / "local.toml")
+LOCAL = str(Path(__file__).resolve().parents[1] / "img2caricature" / "configs" / "sources" / "local.toml")
 
 
 def test_crawl_the_avatar_server_then_continue(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""`img2car crawl --source configs/sources/local.toml --count N --out data/emoji.h5`"""
+"""`img2car crawl --source local --count N --out data/emoji.h5`"""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from pathlib import Path
 
 from img2caricature.commands.options import at_least
 
-DEFAULT_SOURCE = "configs/sources/local.toml"
+DEFAULT_SOURCE = "local"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from img2caricature.config import packaged_configs
+
     p.add_argument("--source", default=DEFAULT_SOURCE,
-                   help=f"source config: URL template and parameter space (default: {DEFAULT_SOURCE})")
+                   help=f"source config: URL template and parameter space; a packaged one "
+                        f"({', '.join(packaged_configs('sources'))}) or a TOML file (default: {DEFAULT_SOURCE})")
     p.add_argument("--url", default=None, metavar="BASE",
                    help="server address replacing the config's `base`, e.g. http://127.0.0.1:8089")
     p.add_argument("--count", type=int, required=True,
@@ -44,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--max-duplicates must be at least 1, got {args.max_duplicates}")
     from crawlers.crawl import CrawlOptions, crawl
     from crawlers.source import load_source
+    from img2caricature.config import find_config
 
-    source = load_source(args.source, args.url)
+    source = load_source(find_config(args.source, "sources"), args.url)
     if args.count > source.space_size:
         raise UserError(f"--count {args.count} is more than the {source.space_size} distinct parameter vectors "
                         f"{args.source} can produce")

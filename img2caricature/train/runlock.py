@@ -28,6 +28,9 @@ def lock_run_dir(out: Path) -> None:
         os.close(fd)
         raise UserError(f"{out} is in use by another run ({holder}): wait for it to finish, "
                         "or give this one another --out") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+    try:  # who holds it, for the second run's message; a full disk only loses that detail
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass
     _held[out] = fd
