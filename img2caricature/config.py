@@ -167,7 +167,7 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def save_config(config: Any, path: Path) -> None:
     """Write the resolved config as JSON (the run directory's record of what ran)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    from img2caricature.atomic import replacing
+
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")

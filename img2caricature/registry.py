@@ -134,8 +134,9 @@ def upgrade(snap: dict[str, Any]) -> dict[str, Any]:
 
 def load_snapshot(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     from img2caricature import checkpoint
+    from img2caricature.snapshot_checks import check_snapshot
 
-    return upgrade(checkpoint.load(path, map_location))
+    return check_snapshot(checkpoint.load(path, map_location), str(path))  # upgraded, schema and sizes checked
 
 
 def frozen(module: "nn.Module") -> "nn.Module":
@@ -158,7 +159,9 @@ def encoder_arch(snap: dict[str, Any]) -> str:
 
 
 def encoder_from_snapshot(snap: dict[str, Any]) -> "nn.Module":
-    snap = upgrade(snap)
+    from img2caricature.snapshot_checks import check_snapshot
+
+    snap = check_snapshot(snap, "the encoder snapshot")  # before anything is built
     if snap.get("kind") != "encoder":
         raise UserError(f"the snapshot holds {snap.get('kind') or 'no model kind'}, not an encoder")
     arch = encoder_arch(snap)
@@ -199,7 +202,9 @@ def load_encoder_snapshot(name_or_path: str | Path) -> dict[str, Any]:
 # -- translators -----------------------------------------------------------------------------
 
 def translator_from_snapshot(snap: dict[str, Any]) -> "nn.Module":
-    snap = upgrade(snap)
+    from img2caricature.snapshot_checks import check_snapshot
+
+    snap = check_snapshot(snap, "the model snapshot")  # before anything is built
     kind = snap.get("kind")
     if kind not in TRANSLATORS:
         raise UserError(f"checkpoint holds {kind or 'no model kind'}, not a photo->emoji model "

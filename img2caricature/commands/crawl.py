@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from img2caricature.commands.options import at_least
+
 DEFAULT_SOURCE = "local"
 
 
@@ -24,8 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=None,
                    help="at most this many requests per second (default: the source's `rate`, else no limit)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0); keep it when resuming")
-    p.add_argument("--max-failures", type=int, default=None,
+    p.add_argument("--max-failures", type=at_least(1), default=None,
                    help="stop after this many failed requests (default: the larger of 100 and --count)")
+    p.add_argument("--max-duplicates", type=int, default=100,
+                   help="stop after this many answers in a row that were images already stored "
+                        "(an API ignoring its parameters; default: 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -38,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--concurrency must be at least 1, got {args.concurrency}")
     if args.rate is not None and args.rate <= 0:
         raise UserError(f"--rate must be positive, got {args.rate}")
+    if args.max_duplicates < 1:
+        raise UserError(f"--max-duplicates must be at least 1, got {args.max_duplicates}")
     from crawlers.crawl import CrawlOptions, crawl
     from crawlers.source import load_source
     from img2caricature.config import find_config
@@ -48,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                         f"{args.source} can produce")
     rate = args.rate if args.rate is not None else source.config.rate
     opts = CrawlOptions(count=args.count, out=Path(args.out), concurrency=args.concurrency, rate=rate,
-                        seed=args.seed, max_failures=args.max_failures, progress=not args.no_progress)
+                        seed=args.seed, max_failures=args.max_failures, max_duplicates=args.max_duplicates,
+                        progress=not args.no_progress)
     result = crawl(source, opts)
     for line in result.summary.lines():
         print(line)

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
+
+
+def at_least(minimum: float, kind: type = int, strictly: bool = False) -> Callable[[str], float]:
+    """An argparse type for a number of `kind` that is >= `minimum` (> with `strictly`):
+    `--min-face -5` is a one-line usage error, not a silent nonsense run."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if not (value > minimum if strictly else value >= minimum):  # `not`: NaN fails too
+            raise argparse.ArgumentTypeError(f"must be {'more than' if strictly else 'at least'} {minimum}, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
@@ -29,10 +44,10 @@ def add_training(p: argparse.ArgumentParser, stage: str, default_out: str, defau
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key (repeatable), e.g. --set batch_size=64")
     p.add_argument("--out", default=default_out, help=f"run directory (default: {default_out})")
-    p.add_argument("--steps", type=int, default=None, help="training steps (overrides the config)")
+    p.add_argument("--steps", type=at_least(1), default=None, help="training steps (overrides the config)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last training state")
-    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+    p.add_argument("--time-limit", type=at_least(0, float, strictly=True), default=None, metavar="MINUTES",
                    help="stop after this much wall time (resumable with --resume)")
     add_device(p)
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from img2caricature import checkpoint, dataset, registry
+from img2caricature import dataset, registry
 from img2caricature.batches import downscale, map_batches
 from img2caricature.errors import UserError
 from img2caricature.evaluate import attributes, diversity, realism, report
@@ -69,7 +69,7 @@ def model_names(paths: list[Path]) -> list[str]:
 
 
 def _load_judge(path: Path) -> tuple[Encoder, list[str]]:
-    snap = checkpoint.load(path)
+    snap = registry.load_snapshot(path)
     if snap.get("kind") != "encoder":
         raise UserError(f"--judge-encoder {path} is not an encoder checkpoint (from `img2car pretrain-encoder`)")
     return encoder_from_snapshot(snap), list(snap.get("train_identities", []))

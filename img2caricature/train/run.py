@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from img2caricature.runtime import log
 from img2caricature.train import distributed
 from img2caricature.train.curves import write_curves
 from img2caricature.train.distributed import unwrap
+from img2caricature.train.runlock import lock_run_dir
 
 
 class NonFiniteLoss(Exception):
@@ -96,12 +98,17 @@ def prepare_run_dir(out: Path, config: Any, resume: bool, is_main: bool = True) 
     elif latest_state(out) is not None:
         raise UserError(f"{out} already holds a run: pass --resume to continue it, or another --out")
     out.mkdir(parents=True, exist_ok=True)
+    lock_run_dir(out)  # before the first write: a second run on this folder stops here
     save_config(config, out / "config.json")
     return out
 
 
+def _states(out: Path) -> list[Path]:
+    return sorted(Path(out).glob("state-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+
+
 def latest_state(out: Path) -> Path | None:
-    states = sorted(Path(out).glob("state-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    states = _states(out)
     return states[-1] if states else None
 
 
@@ -130,10 +137,28 @@ def save_run(out: Path, step: int, modules: dict[str, nn.Module], optimizers: di
     checkpoint.save_atomic(snapshot, Path(out) / snapshot_name)
 
 
+def _readable_state(out: Path, device: torch.device) -> dict[str, Any]:
+    """The newest state that loads whole. A damaged newer one (empty, cut short: a crash or a
+    full disk) is moved aside as `.broken`, and the run resumes from the one kept before it."""
+    for path in reversed(_states(out)):
+        try:
+            state = checkpoint.load(path, map_location=device)
+            if not {"step", "modules", "optimizers", "rng"} <= set(state):
+                raise UserError(f"{path} is not a training state")
+            return state
+        except UserError as err:
+            try:
+                path.replace(path.with_name(path.name + ".broken"))
+            except FileNotFoundError:
+                pass  # another rank of a distributed run moved it first
+            print(f"note: {err}; moved aside as {path.name}.broken, resuming from the state before it",
+                  file=sys.stderr)
+    raise UserError(f"--resume: no readable training state in {out}")
+
+
 def load_state(out: Path, modules: dict[str, nn.Module], optimizers: dict[str, Any],
                device: torch.device) -> tuple[int, dict[str, Any]]:
-    path = latest_state(out)
-    state = checkpoint.load(path, map_location=device)
+    state = _readable_state(out, device)
     for k, m in modules.items():
         unwrap(m).load_state_dict(state["modules"][k])
     for k, o in optimizers.items():
@@ -168,11 +193,21 @@ class MetricsLog:
                 self._tb.add_scalar(k, v, step)
 
     def trim_after(self, step: int) -> None:
-        """On resume, drop records a killed run logged after its last saved state."""
+        """On resume, drop records a killed run logged after its last saved state, and a line
+        it was killed while writing (half a JSON object)."""
         if not self.path.exists():
             return
-        lines = [l for l in self.path.read_text().splitlines() if l and json.loads(l)["step"] <= step]
+        lines = [l for l in self.path.read_text(errors="replace").splitlines() if _step_of(l) <= step]
         self.path.write_text("".join(l + "\n" for l in lines))
+
+
+def _step_of(line: str) -> float:
+    """A record's step; infinity (never kept) for a line that is not a whole record."""
+    try:
+        record = json.loads(line)
+        return float(record["step"]) if isinstance(record, dict) else math.inf
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 class FiniteGuard:
