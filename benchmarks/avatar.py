@@ -36,7 +36,7 @@ def main() -> None:
     from crawlers.avatar_render import full_choice, render_png, to_svg
     from img2caricature.avatar.model import load_avatar_model
     from img2caricature.commands.avatar import avatar_photo
-    from img2caricature.commands.caricature import crop_finder
+    from preprocessing.finder import crop_finder
     from img2caricature.images import read_image
 
     torch.set_num_threads(2)

@@ -27,9 +27,9 @@ FACE_SIZE = 152  # the crop side every model was trained on
 
 def _face_finder(detect: bool, all_faces: bool, min_face: int):
     # The CLI's own finder, so both always frame faces the same way.
-    from img2caricature.commands.caricature import crop_finder
+    from preprocessing.finder import crop_finder
 
-    return crop_finder(no_detect=not detect, all_faces=all_faces, min_face=min_face)
+    return crop_finder(all_faces=all_faces, min_face=min_face, no_detect=not detect)
 
 
 def to_rgb(photo: Photo) -> np.ndarray:

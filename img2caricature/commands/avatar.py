@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     from img2caricature.avatar.model import load_avatar_model
     from img2caricature.caricature import collect_inputs
-    from img2caricature.commands.caricature import crop_finder
+    from preprocessing.finder import crop_finder
     from img2caricature.runtime import pick_device
 
     photos, problems = collect_inputs(args.inputs)
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     device = pick_device(args.device)
     model = load_avatar_model(args.model, device)
-    find_crops = crop_finder(args.no_detect, args.all_faces, args.min_face)
+    find_crops = crop_finder(getattr(args, "detector", "mtcnn"), args.all_faces, args.min_face, args.no_detect)
     for photo in tqdm(photos, desc="avatar", unit="photo", disable=len(photos) < 2 or not sys.stderr.isatty()):
         try:
             for written in avatar_photo(photo, model, find_crops, out, args.size, device):
