@@ -187,10 +187,14 @@ def load_encoder_snapshot(name_or_path: str | Path) -> dict[str, Any]:
     published f named by a string."""
     path = Path(name_or_path)
     if path.is_file():
-        snap = load_snapshot(path)
-        if snap.get("kind") != "encoder":
-            raise UserError(f"{path} is not an encoder checkpoint (it holds {snap.get('kind') or 'something else'})")
-        return snap
+        from img2caricature import checkpoint
+        from img2caricature.snapshot_checks import check_snapshot
+
+        raw = checkpoint.load(path)
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        if kind != "encoder":   # the kind first: the most useful thing to say about a wrong file
+            raise UserError(f"{path} is not an encoder checkpoint (it holds {kind or 'something else'})")
+        return check_snapshot(raw, str(path))
     if str(name_or_path) in ENCODERS and ENCODERS[str(name_or_path)].pretrained is not None:
         return encoder_snapshot(pretrained_encoder(str(name_or_path)), pretrained=str(name_or_path))
     if path.suffix == ".pt" or len(path.parts) > 1:
@@ -204,9 +208,9 @@ def load_encoder_snapshot(name_or_path: str | Path) -> dict[str, Any]:
 def translator_from_snapshot(snap: dict[str, Any]) -> "nn.Module":
     from img2caricature.snapshot_checks import check_snapshot
 
-    snap = check_snapshot(snap, "the model snapshot")  # before anything is built
-    kind = snap.get("kind")
-    if kind not in TRANSLATORS:
+    kind = snap.get("kind") if isinstance(snap, dict) else None
+    if kind not in TRANSLATORS:   # the kind first: the most useful thing to say about a wrong file
         raise UserError(f"checkpoint holds {kind or 'no model kind'}, not a photo->emoji model "
                         f"({' or '.join(sorted(TRANSLATORS))})")
+    snap = check_snapshot(snap, "the model snapshot")  # before anything is built
     return frozen(TRANSLATORS[kind](snap))
