@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from crawlers.crawl import CrawlOptions, crawl  # noqa: E402
 from crawlers.source import load_source  # noqa: E402
 
-LOCAL = ROOT / "configs" / "sources" / "local.toml"
+LOCAL = ROOT / "img2caricature" / "configs" / "sources" / "local.toml"
 CORES = len(os.sched_getaffinity(0))
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -6,6 +6,11 @@
 A bad request (unknown parameter or value, bad size) is a 400 with a JSON error. Rendering
 is CPU-bound, so it runs in a pool of worker processes and the event loop only parses
 queries and moves bytes: the server then uses every core.
+
+Clients can't make it do work nobody waits for: a request whose client hangs up is
+cancelled (a render still queued never runs), at most `max_queued` renders wait (more get
+503 with Retry-After), and a connection must deliver its request headers within
+`header_timeout_s` (see `server_options`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,24 @@ from crawlers.avatar_space import PARAMS, BadParameter, describe, parse_query
 
 log = logging.getLogger(__name__)
 POOL: web.AppKey[Executor] = web.AppKey("pool", Executor)
+HEADER_TIMEOUT_S = 5.0
+
+
+class RenderQueue:
+    """Renders waiting or running; the server refuses more than `limit` at once."""
+
+    def __init__(self, limit: int):
+        self.limit, self.count = limit, 0
+
+
+QUEUE: web.AppKey[RenderQueue] = web.AppKey("queue", RenderQueue)
+
+
+def server_options(header_timeout_s: float = HEADER_TIMEOUT_S) -> dict:
+    """aiohttp runner options: cancel the handler of a client that hung up; close a connection
+    that has not sent a whole request `header_timeout_s` after connecting or after its last
+    answer (aiohttp's keep-alive timer, which also runs before the first request)."""
+    return {"handler_cancellation": True, "keepalive_timeout": header_timeout_s}
 
 
 def _bad_request(err: BadParameter) -> web.Response:
@@ -37,8 +60,15 @@ async def avatar(request: web.Request) -> web.Response:
         choice, size = parse_query(query)
     except BadParameter as err:
         return _bad_request(err)
-    loop = asyncio.get_running_loop()
-    png = await loop.run_in_executor(request.app[POOL], render_png, choice, size)
+    queue = request.app[QUEUE]
+    if queue.count >= queue.limit:
+        return web.json_response({"error": f"busy: {queue.count} renders queued, try again shortly"},
+                                 status=503, headers={"Retry-After": "1"})
+    queue.count += 1
+    try:  # a hung-up client cancels this await, and with it the render if it has not started
+        png = await asyncio.get_running_loop().run_in_executor(request.app[POOL], render_png, choice, size)
+    finally:
+        queue.count -= 1
     # The same query always draws the same picture, so caches may keep it.
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
@@ -76,9 +106,11 @@ def make_pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
-def make_app(workers: int, pool: Executor | None = None) -> web.Application:
-    """The app; it owns (and shuts down) a pool of `workers` processes unless given one."""
+def make_app(workers: int, pool: Executor | None = None, max_queued: int | None = None) -> web.Application:
+    """The app; it owns (and shuts down) a pool of `workers` processes unless given one.
+    At most `max_queued` renders wait or run at once (default: 8 per worker, at least 32)."""
     app = web.Application(middlewares=[json_errors])
+    app[QUEUE] = RenderQueue(max_queued if max_queued is not None else max(32, 8 * workers))
     app.router.add_get("/", index)
     app.router.add_get("/avatar.png", avatar)
     app.router.add_get("/params", params)
@@ -98,4 +130,5 @@ def serve(host: str, port: int, workers: int) -> None:
     app = make_app(workers)
     ready = f"avatar server on http://{host}:{port}/ with {workers} render processes (Ctrl-C stops)"
     # run_app calls `print` once it listens, so the line only appears when the server is up.
-    web.run_app(app, host=host, port=port, access_log=None, print=lambda _: print(ready, flush=True))
+    web.run_app(app, host=host, port=port, access_log=None, print=lambda _: print(ready, flush=True),
+                **server_options())

@@ -8,6 +8,7 @@ hats together, as in python-avatars. Parts with no value are called `none`.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 import python_avatars as pa
@@ -50,6 +51,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
 ]}
 
 SIZE_DEFAULT, SIZE_MIN, SIZE_MAX = 152, 16, 1024
+_SIZE = re.compile(r"[0-9]{1,6}")
 
 
 class BadParameter(ValueError):
@@ -80,7 +82,8 @@ def parse_query(query: dict[str, list[str]]) -> tuple[dict[str, str], int]:
             raise BadParameter(f"parameter '{name}' is given {len(given)} times")
         value = given[0]
         if name == "size":
-            if not value.isdigit() or not SIZE_MIN <= int(value) <= SIZE_MAX:
+            # ASCII digits only, and few: str.isdigit takes "²" (int() doesn't) and int() refuses 5000 digits
+            if not _SIZE.fullmatch(value) or not SIZE_MIN <= int(value) <= SIZE_MAX:
                 raise BadParameter(f"size must be an integer from {SIZE_MIN} to {SIZE_MAX}, got '{value}'",
                                    {"min": SIZE_MIN, "max": SIZE_MAX})
             size = int(value)

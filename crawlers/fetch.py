@@ -1,5 +1,9 @@
 """One URL, fetched politely: retries with exponential backoff and jitter on 5xx, 429
 (honouring Retry-After), timeouts and dropped connections; a bounded number of tries.
+
+And defensively: a body is read in pieces and refused past `max_bytes` once unpacked (a
+gzip bomb or an endless stream costs no more than that), and redirects are followed by
+hand, only to the URL's own host and port or to hosts the source names.
 """
 
 from __future__ import annotations
@@ -59,25 +63,75 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What one answer may cost: its unpacked size, and where its redirects may lead."""
+    max_bytes: int = 8 * 2**20
+    redirect_hosts: frozenset[str] = frozenset()   # "host" or "host:port", besides the URL's own
+    max_redirects: int = 5
+
+    def allows(self, origin: URL, target: URL) -> bool:
+        if target.scheme not in ("http", "https") or not target.host:
+            return False
+        if (target.host, target.port) == (origin.host, origin.port):
+            return True
+        return target.host in self.redirect_hosts or f"{target.host}:{target.port}" in self.redirect_hosts
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body, unpacked, or GiveUp as soon as it passes `max_bytes` (never held whole)."""
+    if resp.content_length is not None and resp.content_length > max_bytes:
+        raise GiveUp("too large")
+    body = bytearray()
+    async for piece in resp.content.iter_chunked(2**16):  # aiohttp unpacks gzip in bounded steps
+        body += piece
+        if len(body) > max_bytes:
+            raise GiveUp("too large")  # leaving the block closes the connection: nothing more is read
+    return bytes(body)
+
+
+async def _get(session: aiohttp.ClientSession, url: str, bounds: Bounds) -> tuple[int, str | None, bytes]:
+    """(status, Retry-After, body of a 200), following allowed redirects."""
+    origin = target = URL(url, encoded=True)  # already quoted: don't re-parse
+    for _ in range(bounds.max_redirects + 1):
+        async with session.get(target, allow_redirects=False) as resp:
+            if resp.status in REDIRECTS:
+                location = resp.headers.get("Location")
+                if not location:
+                    raise GiveUp("bad redirect")
+                target = resp.url.join(URL(location))
+                if not bounds.allows(origin, target):
+                    raise GiveUp("redirect off host")
+                continue
+            body = await _read_capped(resp, bounds.max_bytes) if resp.status == 200 else b""
+            return resp.status, resp.headers.get("Retry-After"), body
+    raise GiveUp("too many redirects")
+
+
 async def fetch(
     session: aiohttp.ClientSession,
     url: str,
     policy: RetryPolicy,
     limiter: RateLimiter,
     on_retry: Callable[[str], None] = lambda reason: None,
+    bounds: Bounds = Bounds(),
 ) -> bytes:
-    """The body of a 200 response, or GiveUp. Other 4xx are not retried: asking again won't help."""
+    """The body of a 200 response, or GiveUp. Other 4xx are not retried: asking again won't help,
+    nor are answers too large or redirected off the host."""
     for attempt in range(policy.max_tries):
         await limiter.wait()
         wait = None
         try:
-            async with session.get(URL(url, encoded=True)) as resp:  # already quoted: don't re-parse
-                if resp.status == 200:
-                    return await resp.read()  # a body cut short raises ClientPayloadError here
-                reason = f"http {resp.status}"
-                if not _retryable(resp.status):
-                    raise GiveUp(reason)
-                wait = retry_after_s(resp.headers.get("Retry-After"))
+            status, retry_after, body = await _get(session, url, bounds)
+            if status == 200:
+                return body  # a body cut short raised ClientPayloadError while reading
+            reason = f"http {status}"
+            if not _retryable(status):
+                raise GiveUp(reason)
+            wait = retry_after_s(retry_after)
         except asyncio.TimeoutError:
             reason = "timeout"
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):

@@ -15,7 +15,7 @@ from crawlers.payload import to_record
 from crawlers.store import EmojiStore
 from crawlers.summary import Summary
 from img2caricature import images
-from img2caricature.errors import UserError
+from img2caricature.errors import UserError, short_reason
 
 
 def import_folder(folder: str | Path, out: str | Path, progress: bool = True) -> Summary:
@@ -48,6 +48,9 @@ def _import_one(path: Path, store: EmojiStore, summary: Summary) -> None:
         image, sha = to_record(path)
     except images.ImageError as err:
         summary.fail(err.reason)
+        return
+    except Exception as err:  # anything else is still this file's failure: the rest get imported
+        summary.fail(f"error ({short_reason(err, limit=60)})")
         return
     if store.add(image, (), source, sha):
         summary.stored += 1

@@ -14,10 +14,12 @@ from aiohttp import web
 
 
 @contextmanager
-def serve_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve `app` until the block ends; yields its base URL, e.g. http://127.0.0.1:40123."""
+def serve_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0,
+                    **runner_options) -> Iterator[str]:
+    """Serve `app` until the block ends; yields its base URL, e.g. http://127.0.0.1:40123.
+    `runner_options` go to aiohttp's AppRunner (e.g. avatar_server.server_options())."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, **runner_options)
     ready = threading.Event()
     failure: list[BaseException] = []
 

@@ -1,6 +1,6 @@
 """A crawl source: where avatars come from and which parameter vectors to ask for.
 
-A source config (TOML, `configs/sources/*.toml`) holds a URL template whose `{fields}`
+A source config (TOML: the packaged `img2caricature/configs/sources/*.toml`, or a file) holds a URL template whose `{fields}`
 are the parameter names (plus `{base}`, the server's address, which `--url` replaces),
 and for each parameter its values and sampling weights:
 
@@ -50,6 +50,9 @@ class SourceConfig:
     max_retry_after_s: float = 120.0    # longest Retry-After we honour (longer ones are capped)
     user_agent: str = "img2caricature-crawler/0.1 (research; one request per avatar)"
     rate: float | None = None           # default requests/second when --rate isn't given (be polite online)
+    max_bytes: int = 8 * 2**20          # largest answer, unpacked; larger ones fail as "too large"
+    redirect_hosts: list[str] = field(default_factory=list)  # hosts ("name" or "name:port") redirects
+                                        # may lead to, besides the template's own host and port
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ def load_source(path: str | Path, base: str | None = None) -> Source:
         values.append([str(v) for v in param.values])
         probs.append(_probabilities(where, name, values[-1], param.weights))
     _check_template(where, config.template, names)
+    if config.max_bytes < 1:
+        raise UserError(f"{where}: max_bytes must be at least 1, got {config.max_bytes}")
     source = Source(config, names, values, probs, (base if base is not None else config.base).rstrip("/"))
     _check_url(where, source.url(tuple(0 for _ in names)), from_cli=base is not None)
     return source

@@ -42,7 +42,7 @@ class EmojiStore:
         self._written = n  # kept here: reading the HDF5 attribute costs ~0.3 ms, too much per record
         self._pending: list[tuple[np.ndarray, tuple[int, ...], str, str]] = []
         self._batch_size = batch_size
-        self._max_delay_s = max_delay_s
+        self.max_delay_s = max_delay_s
         self._last_flush = time.monotonic()
 
     def _check_space(self, param_values: list[list[str]] | None) -> None:
@@ -80,13 +80,13 @@ class EmojiStore:
         self.param_keys.add(params)
         self.urls.add(url)
         self._pending.append((image, params, url, sha))
-        if len(self._pending) >= self._batch_size or time.monotonic() - self._last_flush > self._max_delay_s:
+        if len(self._pending) >= self._batch_size or time.monotonic() - self._last_flush > self.max_delay_s:
             self.flush()
         return True
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
-        if not self._pending:
+        if not self._pending or self.writer.closed:  # closed: a failed write rolled the file back
             return
         # Take the batch first: if Ctrl-C lands inside append, it is lost, never written twice.
         batch, self._pending = self._pending, []
@@ -96,9 +96,11 @@ class EmojiStore:
                                            sha256=list(shas))
 
     def close(self) -> None:
-        if self.writer.file.id.valid:
-            self.flush()
-            self.writer.close()
+        if not self.writer.closed:
+            try:
+                self.flush()
+            finally:
+                self.writer.close()
 
     def __enter__(self) -> "EmojiStore":
         return self

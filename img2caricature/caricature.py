@@ -7,10 +7,12 @@ training data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import re
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -38,12 +40,13 @@ def load_model(path: str | Path | None, device: torch.device) -> nn.Module:
 
 
 def collect_inputs(args: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Photos named directly or inside folders; problems as (input, reason)."""
+    """Photos named directly or inside folders; problems as (input, reason). Inside folders,
+    this command's own outputs (`*.emoji.png`) are not photos: a second run skips them."""
     photos, problems = [], []
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            found = list_images(path)
+            found = [p for p in list_images(path) if not is_own_output(p)]
             if not found:
                 problems.append((arg, f"no images in this folder ({', '.join(sorted(IMAGE_EXTENSIONS))})"))
             photos.extend(found)
@@ -51,23 +54,69 @@ def collect_inputs(args: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
             photos.append(path)
         else:
             problems.append((arg, "no such file"))
-    return photos, problems
+    seen: set[Path] = set()
+    unique = [p for p in photos if not (p.resolve() in seen or seen.add(p.resolve()))]  # named twice: once
+    return unique, problems
+
+
+_OWN_OUTPUT = re.compile(r"\.emoji(-\d+)?\.png$", re.IGNORECASE)
+
+
+def is_own_output(path: Path) -> bool:
+    return bool(_OWN_OUTPUT.search(path.name))
 
 
 @dataclass
 class Outputs:
-    """Where each emoji goes: beside the photo, or into a folder / file given by -o."""
+    """Where each emoji goes: beside the photo, or into a folder / file given by -o.
+
+    Never onto an input, and never two photos onto one file: a name already taken in this
+    run (x.jpg and x.png both want x.emoji.png) gets the photo's extension (x.png.emoji.png),
+    then a number. Earlier runs' outputs are replaced, so a rerun writes the same files."""
     out: Path | None
     single: bool
+    inputs: list[Path] = field(default_factory=list)
+    _taken: set[Path] = field(default_factory=set, init=False)
+    _bases: dict[Path, Path] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._taken = {_key(p) for p in self.inputs}
+        if self._single_file() and _key(self.out) in self._taken:
+            raise UserError(f"-o {self.out} is an input photo: its emoji would replace it; choose another name")
+
+    def _single_file(self) -> bool:
+        return self.single and self.out is not None and self.out.suffix.lower() == ".png"
 
     def path_for(self, photo: Path, face: int) -> Path:
-        suffix = "" if face == 0 else f"-{face}"
-        name = f"{photo.stem}.emoji{suffix}.png"
-        if self.out is None:
-            return photo.with_name(name)
-        if self.single and self.out.suffix.lower() == ".png":
-            return self.out if face == 0 else self.out.with_name(f"{self.out.stem}{suffix}.png")
-        return self.out / name
+        base = self._bases.get(photo) or self._reserve(photo)
+        if face == 0:
+            return base
+        path = base.with_name(f"{base.name[:-len('.png')]}-{face}.png")  # x.emoji.png -> x.emoji-1.png
+        if _key(path) in self._taken:
+            raise ImageError("would overwrite an input", str(path))
+        return path
+
+    def _reserve(self, photo: Path) -> Path:
+        for path in self._candidates(photo):
+            if _key(path) not in self._taken:
+                self._taken.add(_key(path))
+                self._bases[photo] = path
+                return path
+        raise AssertionError("unreachable: the candidates never end")
+
+    def _candidates(self, photo: Path) -> Iterator[Path]:
+        if self._single_file():
+            yield self.out
+        folder = photo.parent if self.out is None or self._single_file() else self.out
+        ext = photo.suffix.lstrip(".").lower()
+        yield folder / f"{photo.stem}.emoji.png"
+        yield folder / f"{photo.stem}.{ext}.emoji.png"
+        for n in itertools.count(2):
+            yield folder / f"{photo.stem}.{ext}.{n}.emoji.png"
+
+
+def _key(path: Path) -> Path:
+    return path.resolve()  # follows links: a link to a photo is that photo
 
 
 @torch.no_grad()

@@ -4,24 +4,22 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from img2caricature.atomic import replacing
 from img2caricature.errors import UserError
 
 
 def save_atomic(obj: dict[str, Any], path: str | Path) -> None:
     """Write to a temporary file beside `path`, fsync, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
         torch.save(obj, fh)
         fh.flush()
         os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -29,9 +27,14 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. torch's note on a raw pickle's protocol: the error below says it all
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle errors, truncated zip, a file that is not a checkpoint
         raise UserError(f"{path} is not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(loaded, dict):  # every checkpoint here is a table; a bare tensor or list is not one
+        raise UserError(f"{path} holds a {type(loaded).__name__}, not a checkpoint of img2caricature")
+    return loaded
 
 
 def rng_state() -> dict[str, Any]:

@@ -8,6 +8,7 @@ A `UserError` becomes one line on stderr and exit code 2; `--debug` shows the tr
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -20,13 +21,21 @@ COMMANDS: dict[str, str] = {
     "crawl": "crawl parametric emoji from an avatar API into an emoji dataset (HDF5)",
     "import-emoji": "import a folder of emoji images into an emoji dataset (HDF5)",
     "preprocess": "crop faces from in-the-wild photos (a folder per person) into a faces dataset",
+    "split": "make (or show) the held-out split: the people and emoji no model trains on",
     "pretrain-encoder": "train the face-identity encoder f with a softmax classifier",
     "train-dtn": "train the Domain Transfer Network (decoder g against a 3-way discriminator)",
     "train-cyclegan": "train the CycleGAN baseline on the same data",
+    "train-avatar": "train the parametric avatar model (imitator c, parameter encoder e) on photos and a crawl",
     "evaluate": "compare trained models on held-out faces and emoji (JSON, Markdown, image grid)",
+    "evaluate-avatar": "measure avatar models against baselines on held-out people (skin, hair, gender, identity)",
     "caricature": "photo(s) in, emoji out, with the model shipped in the package",
+    "avatar": "photo(s) in, editable parametric avatar out (SVG, JSON of parameters, PNG)",
+    "serve": "try it in a browser: a page on 127.0.0.1 that turns a photo into its emoji",
     "info": "print what a dataset file holds",
 }
+
+# The disk, not the program: one line, like a UserError (writers keep what they wrote before).
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 EXIT_CODES = """exit codes:
   0  success
@@ -36,8 +45,15 @@ EXIT_CODES = """exit codes:
   130 interrupted"""
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A usage mistake is one line, like every other user error: the message and where help is."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="img2car",
         description="Turn a photo of a face into a Bitmoji-style emoji of that person.",
         epilog=EXIT_CODES,
@@ -45,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"img2caricature {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_OneLineErrors)
     for name, help_line in COMMANDS.items():
         p = sub.add_parser(name, help=help_line, description=help_line, epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"img2car {args._name}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        if args.debug or err.errno not in DISK_ERRORS:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"img2car {args._name}: error: {err.strerror}{where}; files written before are kept, "
+              "free some space and run the command again", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

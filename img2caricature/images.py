@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import stat
 import warnings
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def _to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255)
 
 def decode(data: bytes | Path | str, expected_format: str | None = None) -> np.ndarray:
     """Bytes or a path -> uint8 RGB array (H, W, 3). Raises ImageError with a reason."""
+    if not isinstance(data, (bytes, bytearray)):
+        _check_regular_file(Path(data))
     source = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     try:
         with warnings.catch_warnings():
@@ -56,8 +59,7 @@ def decode(data: bytes | Path | str, expected_format: str | None = None) -> np.n
                 if img.width * img.height > MAX_PIXELS:
                     raise ImageError("too large", f"{img.width}x{img.height}")
                 img.load()  # decodes fully: truncated files fail here
-                img = ImageOps.exif_transpose(img)
-                rgb = _to_rgb(img)
+                return from_pil(img)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -68,11 +70,30 @@ def decode(data: bytes | Path | str, expected_format: str | None = None) -> np.n
         raise ImageError("too large", "decompression bomb") from None
     except Image.UnidentifiedImageError:
         raise ImageError("not an image") from None
-    except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
+    except Exception as err:  # truncated or corrupt data (PIL's plugins raise many kinds)
         raise ImageError("corrupt", str(err)[:80]) from None
+
+
+def from_pil(img: Image.Image) -> np.ndarray:
+    """An opened PIL image -> uint8 RGB array, upright by its EXIF tag, as `decode` reads files."""
+    rgb = _to_rgb(ImageOps.exif_transpose(img))
     if min(rgb.size) < MIN_SIDE:
         raise ImageError("too small", f"{rgb.width}x{rgb.height}")
     return np.asarray(rgb)
+
+
+def _check_regular_file(path: Path) -> None:
+    """Only regular files are read: opening a FIFO named f.jpg would wait for a writer forever."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImageError("missing", str(path)) from None
+    except OSError as err:
+        raise ImageError("unreadable", err.strerror or str(err)) from None
+    if stat.S_ISDIR(mode):
+        raise ImageError("not an image", "a directory")
+    if not stat.S_ISREG(mode):
+        raise ImageError("not a regular file", "a pipe, socket or device")
 
 
 def read_image(path: str | Path) -> np.ndarray:

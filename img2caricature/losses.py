@@ -1,4 +1,5 @@
-"""Losses as plain functions returning `(loss, dict of floats)`.
+"""Losses as plain functions returning `(loss, dict of its parts)`: detached tensors, which
+become floats only when logged (no host sync per step).
 
 DTN (Taigman et al. 2017), with s = source (faces) and t = target (emoji):
     L_D     = CE(D(g(f(s))), FROM_SOURCE) + CE(D(g(f(t))), FROM_TARGET) + CE(D(t), REAL_TARGET)
@@ -22,14 +23,14 @@ def _ce(logits: torch.Tensor, cls: int) -> torch.Tensor:
 
 
 def dtn_discriminator_loss(logits_from_source: torch.Tensor, logits_from_target: torch.Tensor,
-                           logits_real: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                           logits_real: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     parts = {
         "D/from_source": _ce(logits_from_source, FROM_SOURCE),
         "D/from_target": _ce(logits_from_target, FROM_TARGET),
         "D/real": _ce(logits_real, REAL_TARGET),
     }
     loss = sum(parts.values())
-    return loss, {"L_D": loss.item(), **{k: v.item() for k, v in parts.items()}}
+    return loss, {k: v.detach() for k, v in {"L_D": loss, **parts}.items()}
 
 
 def dtn_gang_loss(logits_from_source: torch.Tensor, logits_from_target: torch.Tensor) -> torch.Tensor:

@@ -1,26 +1,26 @@
 """Trained translators as one callable: face crops (B, 3, 152, 152) in [-1, 1] -> emoji.
 
 A DTN snapshot carries g and the encoder f it was trained with, so one file is enough.
-A CycleGAN snapshot carries its face->emoji generator.
+A CycleGAN snapshot carries its face->emoji generator. Which kind rebuilds how is
+registry.TRANSLATORS; the snapshot layout is registry.py's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from img2caricature import checkpoint
+from img2caricature import registry
 from img2caricature.config import from_dict
-from img2caricature.errors import UserError
 from img2caricature.nets.dtn import Generator, GeneratorConfig
-from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
 
 
 class DTNTranslator(nn.Module):
-    def __init__(self, encoder: Encoder, generator: Generator):
+    def __init__(self, encoder: nn.Module, generator: Generator):
         super().__init__()
         self.encoder, self.generator = encoder, generator
 
@@ -32,35 +32,24 @@ class DTNTranslator(nn.Module):
         return self.generator(self.encoder.encode(faces))
 
 
-def dtn_snapshot(generator: Generator, encoder_snapshot: dict, **extra) -> dict:
-    import dataclasses
-
-    return {"kind": "dtn", "generator_config": dataclasses.asdict(generator.cfg),
-            "generator": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
-            "encoder": encoder_snapshot, **extra}
+def dtn_snapshot(generator: Generator, encoder_snapshot: dict, split: dict | None = None, **extra: Any) -> dict:
+    """What `dtn.pt` holds: g, and f's own snapshot (so one file makes emoji)."""
+    return registry.snapshot("dtn", {"generator": generator}, split=split, encoder=encoder_snapshot, **extra)
 
 
-def _frozen(module: nn.Module) -> nn.Module:
-    module.eval()
-    module.requires_grad_(False)
-    return module
+def dtn_translator(snapshot: dict) -> DTNTranslator:
+    snapshot = registry.upgrade(snapshot)
+    generator = Generator(from_dict(GeneratorConfig, snapshot["config"]["generator"], "dtn checkpoint"))
+    generator.load_state_dict(snapshot["state_dicts"]["generator"])
+    return DTNTranslator(registry.encoder_from_snapshot(snapshot["encoder"]), generator)
 
 
 def translator_from_snapshot(snapshot: dict) -> nn.Module:
-    kind = snapshot.get("kind")
-    if kind == "dtn":
-        generator = Generator(from_dict(GeneratorConfig, snapshot["generator_config"], "dtn checkpoint"))
-        generator.load_state_dict(snapshot["generator"])
-        return _frozen(DTNTranslator(encoder_from_snapshot(snapshot["encoder"]), generator))
-    if kind == "cyclegan":
-        from img2caricature.nets.cyclegan import translator_from_cyclegan_snapshot
-
-        return _frozen(translator_from_cyclegan_snapshot(snapshot))
-    raise UserError(f"checkpoint holds {kind or 'no model kind'}, not a photo->emoji model (dtn or cyclegan)")
+    return registry.translator_from_snapshot(snapshot)
 
 
 def load_translator(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    return translator_from_snapshot(checkpoint.load(path, map_location))
+    return translator_from_snapshot(registry.load_snapshot(path, map_location))
 
 
 def upscale(emoji: torch.Tensor, size: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ MTCNN weights would otherwise dominate per-photo time).
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -101,15 +102,25 @@ class FaceResult:
 
 # ---- detectors --------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
-def _cascade(name: str):
-    import cv2
+_per_thread = threading.local()
+_loading = threading.Lock()
 
-    path = cv2.data.haarcascades + name
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise RuntimeError(f"OpenCV could not load its Haar cascade {path}")
-    return cascade
+
+def _cascade(name: str):
+    """One classifier per thread: OpenCV's CascadeClassifier keeps scratch state per call, so
+    threads sharing one fail ("scaleIdx" assertion) or find wrong boxes (`img2car serve` and
+    the Python API draw in threads). Loading is locked: cv2's first import is not thread-safe."""
+    cascades = _per_thread.__dict__.setdefault("cascades", {})
+    if name not in cascades:
+        with _loading:
+            import cv2
+
+            path = cv2.data.haarcascades + name
+            cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV could not load its Haar cascade {path}")
+        cascades[name] = cascade
+    return cascades[name]
 
 
 @functools.lru_cache(maxsize=None)

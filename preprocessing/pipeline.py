@@ -43,6 +43,9 @@ class Summary:
     identities: int = 0
     identities_kept: int = 0
     seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (source, error): photos that raised
+
+    MAX_LISTED = 10
 
     @property
     def kept_rate(self) -> float:
@@ -60,7 +63,16 @@ class Summary:
             f"unreadable:      {self.counts['unreadable']} ({reasons})",
             f"dropped (identity with too few faces): {self.dropped}",
             f"identities kept: {self.identities_kept} of {self.identities}",
-        ]
+        ] + self._failure_lines()
+
+    def _failure_lines(self) -> list[str]:
+        if not self.failures:
+            return []
+        lines = [f"failed:          {len(self.failures)} (an error while processing; the other photos are done)"]
+        lines += [f"  {source}: {error}" for source, error in self.failures[: self.MAX_LISTED]]
+        if len(self.failures) > self.MAX_LISTED:
+            lines.append(f"  ... and {len(self.failures) - self.MAX_LISTED} more")
+        return lines
 
 
 def _outcomes(photos: list[Photo], options: PreprocessOptions) -> Iterator[Outcome]:
@@ -106,15 +118,30 @@ def preprocess(
     The file is written beside `out` and renamed into place when complete, so an
     interrupted run never leaves a half dataset under the real name.
     """
-    from tqdm import tqdm
-
     from img2caricature import dataset
 
     out = Path(out)
+    dataset.check_replaceable(out, "faces")  # a faces dataset is rebuilt; anything else is not ours to replace
     partial = out.with_name(out.name + ".partial")
     summary = Summary(photos=len(photos))
     start = time.perf_counter()
     dataset.create(partial, "faces", producer=f"img2caricature {__version__} preprocess ({options.faces.detect.detector})")
+    try:
+        _write(photos, partial, options, summary, observe, progress)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # nothing half-made is left beside the output
+        raise
+    os.replace(partial, out)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _write(photos: list[Photo], partial: Path, options: PreprocessOptions, summary: Summary,
+           observe: Callable[[Outcome, bool], None] | None, progress: bool) -> None:
+    from tqdm import tqdm
+
+    from img2caricature import dataset
+
     names: list[str] = []
     with dataset.Writer(partial, "faces") as writer:
         writer.file.attrs["preprocess_options"] = json.dumps(asdict(options.faces), sort_keys=True)
@@ -129,6 +156,8 @@ def preprocess(
                 summary.counts[o.status] += 1
                 if o.status == "unreadable":
                     summary.unreadable[o.reason] += 1
+                elif o.status == "failed":
+                    summary.failures.append((o.photo.source, o.reason))
                 if observe:
                     observe(o, keep)
             if not keep:
@@ -144,6 +173,3 @@ def preprocess(
             bar.set_postfix(kept=summary.kept, refresh=False)
         writer.set_names(names)
         summary.identities_kept = len(names)
-    os.replace(partial, out)
-    summary.seconds = time.perf_counter() - start
-    return summary

@@ -38,6 +38,8 @@ class Reservoir:
 def reason(outcome: Outcome, kept: bool) -> str:
     if outcome.status == "unreadable":
         return f"unreadable: {outcome.reason}"
+    if outcome.status == "failed":
+        return f"failed: {outcome.reason.split(':')[0]}"
     if outcome.status == "ok":
         return "kept" if kept else "too few for identity"
     return outcome.status

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from img2caricature.errors import short_reason
 from img2caricature.images import ImageError, read_image
 from preprocessing.detect import Box, FaceOptions, find_faces, warm_up
 from preprocessing.layouts import Photo
 
-STATUSES = ("ok", "no face", "several faces", "too small", "unreadable")
+STATUSES = ("ok", "no face", "several faces", "too small", "unreadable", "failed")
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Outcome:
 
     photo: Photo
     status: str
-    reason: str = ""                          # for unreadable photos: the ImageError reason
+    reason: str = ""                          # unreadable: the ImageError reason; failed: the error
     boxes: list[Box] = field(default_factory=list)
     chosen: Box | None = None
     crop: np.ndarray | None = None
@@ -48,6 +49,13 @@ def init_worker(options: FaceOptions, single_thread: bool) -> None:
 def process_photo(photo: Photo, options: FaceOptions | None = None) -> Outcome:
     """Read one photo and crop its face. Never raises for a bad input: the outcome says why."""
     options = options or _options or FaceOptions()
+    try:
+        return _process(photo, options)
+    except Exception as err:  # an odd photo (e.g. 20000x8) is that photo's failure, never the batch's
+        return Outcome(photo, "failed", short_reason(err))
+
+
+def _process(photo: Photo, options: FaceOptions) -> Outcome:
     try:
         rgb = read_image(photo.path)
     except ImageError as err:

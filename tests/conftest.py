@@ -55,9 +55,9 @@ def emoji_h5(tmp_path: Path) -> Path:
     return make_emoji(tmp_path / "emoji.h5")
 
 
-TINY_ENCODER = ["widths=[8,16]", "embedding_dim=16", "input_size=32", "batch_size=8", "heldout_identities=2",
+TINY_ENCODER = ["widths=[8,16]", "embedding_dim=16", "input_size=32", "batch_size=8",
                 "val_per_identity=1", "eval_every=2", "log_every=1", "warmup_steps=1", "seed=0"]
-TINY_DTN = ["g_widths=[32,16,8,8]", "d_widths=[8,16,16,16]", "batch_size=4", "heldout_emoji=4",
+TINY_DTN = ["g_widths=[32,16,8,8]", "d_widths=[8,16,16,16]", "batch_size=4",
             "log_every=1", "sample_every=2", "checkpoint_every=2", "n_samples=4", "seed=0"]
 
 
@@ -74,4 +74,4 @@ def tiny_run(tmp_path_factory) -> dict[str, Path]:
     train_encoder(faces, root / "encoder", cfg, show_progress=False)
     return {"root": root, "faces": faces, "emoji": emoji, "encoder": root / "encoder" / "encoder.pt"}
 TINY_CYCLEGAN = ["size=16", "ngf=4", "n_down=1", "n_blocks=1", "ndf=4", "d_layers=2", "batch_size=2", "pool_size=3",
-                 "heldout_emoji=4", "log_every=1", "sample_every=2", "checkpoint_every=2", "n_samples=4", "seed=0"]
+                 "log_every=1", "sample_every=2", "checkpoint_every=2", "n_samples=4", "seed=0"]

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import itertools
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -33,14 +34,23 @@ def expected_sha(url: str) -> str:
     return to_record(png_for(url.split("?", 1)[1]), "PNG")[1]
 
 
-def write_source(path: Path, base: str, timeout_s: float = 2.0, max_tries: int = 6) -> Path:
+def write_source(path: Path, base: str, timeout_s: float = 2.0, max_tries: int = 6, extra: str = "") -> Path:
+    """`extra`: more top-level TOML lines, e.g. 'max_bytes = 1024'."""
     values = ", ".join(str(i) for i in range(PARAM_VALUES))
     path.write_text(
         f'name = "fake"\nbase = "{base}"\ntemplate = "{{base}}/img.png?a={{a}}&b={{b}}&c={{c}}"\n'
-        f"timeout_s = {timeout_s}\nmax_tries = {max_tries}\nbackoff_s = 0.01\nbackoff_max_s = 0.05\n"
+        f"timeout_s = {timeout_s}\nmax_tries = {max_tries}\nbackoff_s = 0.01\nbackoff_max_s = 0.05\n{extra}\n"
         f"[params.a]\nvalues = [{values}]\n[params.b]\nvalues = [{values}]\n[params.c]\nvalues = [{values}]\n"
     )
     return path
+
+
+def gzip_of_zeros(n_bytes: int) -> bytes:
+    """A gzip member that unpacks to `n_bytes` zeros: a decompression bomb (about 1000:1)."""
+    pack = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    block = bytes(2**20)
+    parts = [pack.compress(block) for _ in range(n_bytes // len(block))]
+    return b"".join(parts) + pack.flush()
 
 
 class FakeApi:
@@ -48,18 +58,29 @@ class FakeApi:
 
     ok | 500 | 503 | 404 | 429 (Retry-After: 1) | stall (sleeps past the timeout)
     | drop (closes the connection mid-body) | html (a 200 error page) | truncated (a 200 half PNG)
+    | same (one PNG whatever the query) | huge (an endless PNG: `huge_mb` MiB, streamed)
+    | bomb (`bomb` bytes, gzip-encoded) | redirect (302 to `redirect_to` + the same path and query)
     """
 
-    def __init__(self, script: list[str] | None = None, delay_s: float = 0.0, stall_s: float = 1.0):
+    def __init__(self, script: list[str] | None = None, delay_s: float = 0.0, stall_s: float = 1.0,
+                 huge_mb: int = 64, bomb: bytes = b"", redirect_to: str = ""):
         self.script = itertools.cycle(script or ["ok"])
         self.delay_s, self.stall_s = delay_s, stall_s
+        self.huge_mb, self.bomb, self.redirect_to = huge_mb, bomb, redirect_to
         self.served: Counter = Counter()           # behaviour -> times
         self.requests: list[tuple[str, float]] = []  # (query, loop time) in arrival order
+        self.bytes_sent = 0                          # by "huge", until the client hung up
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/img.png", self.handle)
+        app.router.add_get("/moved.png", self.moved)
         return app
+
+    async def moved(self, request: web.Request) -> web.Response:
+        """Where "redirect" sends clients: always the query's image."""
+        self.requests.append((request.query_string, asyncio.get_running_loop().time()))
+        return web.Response(body=png_for(request.query_string), content_type="image/png")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         query = request.query_string
@@ -83,6 +104,24 @@ class FakeApi:
                                 content_type="text/html")
         if what == "truncated":
             return web.Response(body=png[: len(png) // 2], content_type="image/png")
+        if what == "same":
+            return web.Response(body=png_for("same"), content_type="image/png")
+        if what == "redirect":
+            raise web.HTTPFound(f"{self.redirect_to}/moved.png?{query}")
+        if what == "bomb":
+            return web.Response(body=self.bomb, headers={"Content-Type": "image/png", "Content-Encoding": "gzip"})
+        if what == "huge":
+            resp = web.StreamResponse(headers={"Content-Type": "image/png"})
+            await resp.prepare(request)
+            piece = png[:8] + bytes(2**20 - 8)
+            try:
+                for _ in range(self.huge_mb):
+                    await resp.write(piece)
+                    self.bytes_sent += len(piece)
+                    piece = bytes(2**20)
+            except (ConnectionError, RuntimeError):  # the client hung up
+                pass
+            return resp
         if what == "drop":
             resp = web.StreamResponse(headers={"Content-Type": "image/png"})
             resp.content_length = len(png)

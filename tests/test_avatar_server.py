@@ -10,14 +10,14 @@ import pytest
 from PIL import Image
 
 from crawlers.avatar_render import render_png
-from crawlers.avatar_server import make_app
+from crawlers.avatar_server import make_app, server_options
 from crawlers.avatar_space import PARAMS, BadParameter, parse_query
 from crawlers.serving import serve_in_thread
 
 
 @pytest.fixture(scope="module")
 def server():
-    with serve_in_thread(make_app(workers=1)) as url:  # a real process pool of one
+    with serve_in_thread(make_app(workers=1), **server_options()) as url:  # a real process pool of one
         yield url
 
 

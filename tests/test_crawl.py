@@ -19,7 +19,7 @@ from img2caricature.cli import main
 from img2caricature.errors import UserError
 from tests.crawl_fakes import write_source
 
-LOCAL = str(Path(__file__).resolve().parents[1] / "configs" / "sources" / "local.toml")
+LOCAL = str(Path(__file__).resolve().parents[1] / "img2caricature" / "configs" / "sources" / "local.toml")
 
 
 def test_crawl_the_avatar_server_then_continue(tmp_path, capsys):
@@ -86,7 +86,7 @@ def test_store_deduplicates_and_buffers(tmp_path):
         assert not store.add(img, (1,), "u2", "h2")  # same vector
         assert not store.add(img, (2,), "u3", "h1")  # same image
         assert store.add(img, (2,), "u4", "h2")
-        assert store.count == 2 and dataset.info(path).count == 0  # still buffered ...
+        assert store.count == 2 and store.writer.count == 0  # still buffered ...
     assert dataset.info(path).count == 2  # ... and written on close
     with EmojiStore(path, "test", ["a"]) as store:
         assert store.has_params((2,)) and "h1" in store.hashes and not store.add(img, (3,), "u", "h2")

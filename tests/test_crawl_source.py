@@ -11,7 +11,7 @@ from crawlers.source import load_source
 from img2caricature.cli import main
 from img2caricature.errors import UserError
 
-SOURCES = Path(__file__).resolve().parents[1] / "configs" / "sources"
+SOURCES = Path(__file__).resolve().parents[1] / "img2caricature" / "configs" / "sources"
 
 
 def query(url: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ import torch
 
 from img2caricature import checkpoint
 from img2caricature.cli import main
-from img2caricature.config import load_config
+from img2caricature.config import find_config, load_config
 from img2caricature.nets.cyclegan import (PatchDiscriminator, PatchDiscriminatorConfig, ResnetGenerator,
                                           ResnetGeneratorConfig)
 from img2caricature.train.common import grad_scaler
@@ -44,16 +44,17 @@ def test_shapes_and_the_papers_sizes():
     assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
     assert PatchDiscriminator(PatchDiscriminatorConfig(ndf=8, n_layers=3))(x).shape == (2, 1, 6, 6)
     # the paper's resnet_9blocks generator and 70x70 PatchGAN, parameter for parameter
-    paper = load_config(CycleGANConfig, "configs/cyclegan/paper.toml")
+    paper = load_config(CycleGANConfig, find_config("paper", "cyclegan"))
     G, D = build_nets(paper, torch.device("cpu"))
     assert sum(p.numel() for p in G.face_to_emoji.parameters()) == 11_378_179
     assert sum(p.numel() for p in D.emoji.parameters()) == 2_764_737
-    assert load_config(CycleGANConfig, "configs/cyclegan/compact.toml").size == 64
+    assert load_config(CycleGANConfig, find_config("compact", "cyclegan")).size == 64
 
 
 def test_losses_are_finite_and_weighted_as_the_paper():
     cfg, nets, batch, *_ = tiny_setup()
     total, parts, out = generator_losses(nets, batch, cfg)
+    parts = {k: float(v) for k, v in parts.items()}
     assert all(torch.isfinite(torch.tensor(v)) for v in parts.values())
     assert total.item() == pytest.approx(parts["L_GAN"] + 10 * parts["L_CYC"] + 5 * parts["L_IDT"], rel=1e-5)
     assert out["fake_emoji"].shape == batch.faces.shape
@@ -72,6 +73,8 @@ def test_each_step_updates_its_own_networks_only():
     assert weights(g0, "face_to_emoji") and weights(g0, "face_to_emoji") <= changed(g0, g1)
     assert weights(g0, "emoji_to_face") <= changed(g0, g1)
     assert not changed(d0, d1)
+    assert all(p.grad is None for p in nets.D.parameters())  # D frozen in G's step: no gradients computed
+    assert all(p.requires_grad for p in nets.D.parameters())  # and trainable again for its own step
     discriminator_step(nets, batch, out["fake_faces"], out["fake_emoji"], opt_d, scaler)
     g2, d2 = snapshot(nets.G), snapshot(nets.D)
     assert not changed(g1, g2)
@@ -125,7 +128,8 @@ def test_train_resume_reproduces_and_the_snapshot_translates(tiny_run, tmp_path)
     snap = checkpoint.load(run_dir / "cyclegan.pt")
     encoder = checkpoint.load(t["encoder"])
     assert snap["step"] == 4 and snap["heldout_identities"] == encoder["heldout_identities"]
-    assert len(snap["heldout_emoji"]) == 4
+    assert snap["split"]["faces"] == encoder["split"]["faces"] and snap["schema"] == 2
+    assert len(snap["heldout_emoji"]) == 8  # the split's default share of 20 emoji: its floor
     emoji = load_translator(run_dir / "cyclegan.pt")(torch.rand(2, 3, 152, 152) * 2 - 1)
     assert emoji.shape == (2, 3, 16, 16) and emoji.abs().max() <= 1
 
@@ -137,5 +141,6 @@ def test_cli_trains_two_steps(tiny_run, tmp_path, capsys):
     assert main(args) == 0
     assert "cyclegan.pt" in capsys.readouterr().out
     assert (out / "cyclegan.pt").exists() and checkpoint.load(out / "state-00000002.pt")["step"] == 2
-    assert "heldout_identities" not in checkpoint.load(out / "cyclegan.pt")  # no --encoder: nothing recorded
+    snap = checkpoint.load(out / "cyclegan.pt")  # no --encoder: the split file beside the faces still holds people out
+    assert snap["heldout_identities"] == checkpoint.load(tiny_run["encoder"])["heldout_identities"]
     assert main(args) == 2  # a second run into the same folder needs --resume

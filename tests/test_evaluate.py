@@ -121,6 +121,46 @@ def test_heldout_selection_intersects_the_models(tmp_path):
         select_heldout({"a": dtn, "b": {**cyclegan, "heldout_identities": ["person0"]}}, faces, emoji)
 
 
+def test_models_trained_on_different_splits_are_refused(tmp_path):
+    from img2caricature.split import load_or_create, section_hash
+    from tests.conftest import make_emoji, make_faces
+
+    faces, emoji = make_faces(tmp_path / "faces.h5", n_ids=6, per_id=2), make_emoji(tmp_path / "emoji.h5", n=20)
+    split = load_or_create(None, faces=faces, emoji=emoji)
+    record = split.record(emoji)
+    dtn = {"kind": "dtn", "faces": "faces.h5", "emoji": "emoji.h5", "split": record,
+           "heldout_identities": split.heldout_identities, "heldout_emoji": split.emoji_records(emoji)[1].tolist()}
+    other = {**dtn, "split": {**record, "faces": "0123456789ab"}}
+    with pytest.raises(UserError, match="dtn and cyclegan hold out different people") as err:
+        select_heldout({"dtn": dtn, "cyclegan": other}, faces, emoji)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match="hold out different emoji of emoji.h5"):
+        select_heldout({"dtn": dtn, "cyclegan": {**dtn, "split": {**record, "emoji": "ffff"}}}, faces, emoji)
+    # a DTN from before split files records none: only its lists count
+    sel = select_heldout({"dtn": dtn, "old": {k: v for k, v in dtn.items() if k != "split"}}, faces, emoji)
+    assert len(sel.faces) == 2 * len(split.heldout_identities)
+    # --split: its held-out part exactly, and a model of another split refused
+    by_file = select_heldout({"dtn": dtn}, faces, emoji, split)
+    assert by_file.faces.tolist() == split.face_records(faces)[1].tolist()
+    assert by_file.emoji.tolist() == split.emoji_records(emoji)[1].tolist()
+    with pytest.raises(UserError, match=f"--split {split.path} and b hold out different people"):
+        select_heldout({"b": other}, faces, emoji, split)
+    assert section_hash(split.faces) == record["faces"]
+
+
+def test_chance_levels_of_retrieval_match_a_random_ruler():
+    from img2caricature.evaluate.retrieval import chance_retrieval, identity_retrieval
+
+    labels = np.repeat(np.arange(6), [2, 3, 4, 2, 5, 3])
+    chance = chance_retrieval(labels)
+    torch.manual_seed(0)
+    random = [identity_retrieval(torch.randn(len(labels), 8), torch.randn(len(labels), 8), labels)
+              for _ in range(400)]
+    assert chance["top1"] == pytest.approx(np.mean([r["top1"] for r in random]), abs=0.02)
+    assert chance["top5"] == pytest.approx(np.mean([r["top5"] for r in random]), abs=0.03)
+    assert chance_retrieval(np.array([0, 0, 1, 1]))["top1"] == pytest.approx(1 / 3)
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "bitmoji-faces.csv").exists(), reason="needs ../shared/data")
 def test_the_shared_gender_csvs_read():
     for name in ("bitmoji-faces", "celeba-hq-aligned"):

@@ -12,6 +12,7 @@ from img2caricature.config import load_config
 from img2caricature.train.cyclegan import CycleGANConfig, train_cyclegan
 from img2caricature.train.dtn import DTNConfig, train_dtn
 from tests.conftest import TINY_CYCLEGAN, TINY_DTN
+from img2caricature.evaluate.retrieval import chance_retrieval
 from tests.test_evaluate import make_gender_folder
 
 TINY_EVAL = ["c2st_steps=3", "c2st_size=16", "gender_steps=3", "gender_size=16", "kid_subsets=2",
@@ -58,6 +59,9 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
     assert list((tmp_path / "reports" / "cache").glob("gender-*.pt"))  # cached beside the report
     md = (out / "metrics.md").read_text()
     assert "| figure | dtn | cyclegan |" in md and "C2ST" in md and "Identity retrieval" in md
+    # 2 people held out: a warning, and chance levels beside the retrieval figures
+    assert metrics["chance"]["retrieval"]["top1"] == pytest.approx(chance_retrieval(labels)["top1"])
+    assert "retrieval (judge): top-1 (chance" in md and any("only 2 held-out people" in n for n in metrics["notes"])
     with Image.open(out / "grid.png") as grid:   # the 2 held-out people, a row each: photo | dtn | cyclegan
         assert grid.size == (3 * (32 + 2) + 2, 2 * (32 + 2) + 2)
     assert "report written" in capsys.readouterr().out
@@ -71,6 +75,17 @@ def test_evaluate_without_judge_or_genders_says_what_it_skipped(tiny_run, models
     assert metrics["rulers"] == [] and "kid" not in metrics["models"]["cyclegan"]
     assert any("gender agreement skipped" in n for n in metrics["notes"])
     assert any("KID and feature diversity skipped" in n for n in metrics["notes"])
+
+
+def test_evaluate_refuses_models_trained_on_different_splits(tiny_run, models, tmp_path, capsys):
+    other = checkpoint.load(models["cyclegan"])
+    other["split"] = {**other["split"], "faces": "0123456789ab"}
+    checkpoint.save_atomic(other, tmp_path / "other" / "cyclegan.pt")
+    code = main(["evaluate", "--model", str(models["dtn"]), "--model", str(tmp_path / "other" / "cyclegan.pt"),
+                 "--faces", str(tiny_run["faces"]), "--emoji", str(tiny_run["emoji"]), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "hold out different people" in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_evaluate_refuses_faces_passed_as_emoji(tiny_run, models, tmp_path, capsys):

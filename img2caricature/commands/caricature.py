@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from img2caricature.commands.options import add_device
+from img2caricature.commands.options import add_device, at_least
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-faces", action="store_true",
                    help="an emoji for every face (default: the most prominent, i.e. largest and most central)")
     p.add_argument("--no-detect", action="store_true", help="use the whole image (centre square) as the face")
-    p.add_argument("--min-face", type=int, default=24,
+    p.add_argument("--min-face", type=at_least(1), default=24,
                    help="smallest face to use: side of its box in photo pixels (default 24)")
     add_device(p)
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from img2caricature.caricature import Outputs, caricature_photo, collect_inputs, load_model
-    from img2caricature.errors import UserError
+    from img2caricature.errors import UserError, short_reason
     from img2caricature.images import ImageError
     from img2caricature.runtime import pick_device
     from preprocessing.finder import crop_finder
@@ -44,11 +44,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {reason}", file=sys.stderr)
     if not photos:
         return 1 if problems else 0
+    outputs = Outputs(Path(args.out) if args.out else None, single=len(photos) == 1, inputs=photos)
     device = pick_device(args.device)
     model = load_model(args.model, device)
-    outputs = Outputs(Path(args.out) if args.out else None, single=len(photos) == 1)
-    if args.min_face < 1:
-        raise UserError(f"--min-face must be at least 1 pixel, got {args.min_face}")
     find_crops = crop_finder(args.detector, args.all_faces, args.min_face, args.no_detect)
     failed = len(problems)
     # tqdm.write keeps each message on its own line, clear of the progress bar
@@ -62,4 +60,9 @@ def run(args: argparse.Namespace) -> int:
         except OSError as err:
             failed += 1
             tqdm.write(f"{photo}: could not write the emoji ({err.strerror})", file=sys.stderr)
+        except Exception as err:  # anything else is still this photo's failure: the rest get done
+            if getattr(args, "debug", False):
+                raise
+            failed += 1
+            tqdm.write(f"{photo}: failed ({short_reason(err)})", file=sys.stderr)
     return 1 if failed else 0

@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the emoji the CSV names (default: the CSV's path without .csv)")
     p.add_argument("--cache-dir", default=None,
                    help="where the trained gender classifiers are kept between runs (default: OUT/../cache)")
+    p.add_argument("--split", default=None, metavar="SPLIT.json",
+                   help="the split file the models trained on: its held-out people and emoji are evaluated "
+                        "(default: the held-out lists the snapshots record); models trained on another split "
+                        "are refused")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an evaluation setting, e.g. --set c2st_steps=500 (see EvalConfig)")
     add_device(p)
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = EvalInputs([Path(m) for m in args.models], Path(args.faces), Path(args.emoji), Path(args.out),
                         optional(args.judge_encoder), optional(args.photo_genders), optional(args.photo_gender_images),
                         optional(args.emoji_genders), optional(args.emoji_gender_images), optional(args.cache_dir),
-                        args.device)
+                        args.device, optional(args.split))
     metrics = evaluate(inputs, cfg)
     names = list(metrics["models"])
     for label, cells, ref in table_rows(metrics):

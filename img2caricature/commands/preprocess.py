@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from img2caricature.commands.options import at_least
 from img2caricature.errors import UserError
 
 
@@ -23,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra on each side of the detected box, as a fraction of its side (default: 0.3)")
     p.add_argument("--min-face", type=int, default=None, metavar="PX",
                    help="smallest face side kept, in photo pixels (default: 48)")
-    p.add_argument("--min-neighbors", type=int, default=None,
+    p.add_argument("--min-neighbors", type=at_least(0), default=None,
                    help="Haar minNeighbors: higher rejects more false faces (default: 8)")
     p.add_argument("--eye-check", action="store_true",
                    help="Haar: keep a face only if an eye is found in it (fewer false faces, much lower recall)")
@@ -75,6 +76,9 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
+    from img2caricature.dataset import check_replaceable
+
+    check_replaceable(args.out, "faces")  # before the long work, not after it
     from img2caricature.runtime import default_workers
     from preprocessing.layouts import walk
     from preprocessing.pipeline import PreprocessOptions, preprocess
@@ -100,4 +104,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"report: {path}")
     if summary.kept == 0:
         raise UserError(f"no faces kept from {len(photos)} photos in {args.input}: nothing to train on")
-    return 0
+    return 1 if summary.failures else 0

@@ -25,7 +25,7 @@ from img2caricature.evaluate.classifier import (ClassifierConfig, accuracy, fit_
                                                 small_cnn)
 from img2caricature.images import ImageError, read_image
 from img2caricature.runtime import log
-from img2caricature.train.augment import AugmentConfig
+from img2caricature.augment import AugmentConfig
 
 # Robustness to framing and colour: the photo classifier learns on aligned CelebA-HQ faces but
 # judges our Haar-cascade crops.

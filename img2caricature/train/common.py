@@ -1,14 +1,21 @@
-"""Small helpers the trainers share: sub-configs, batches from RAM, mixed precision, inference in chunks."""
+"""Small helpers the trainers share: sub-configs, mixed precision, a GAN's optimisers and a
+frozen discriminator for the generator's step. (Batches and inference in
+chunks are img2caricature.batches, augmentation img2caricature.augment, sample grids
+img2caricature.grids: evaluation uses them too.)"""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from contextlib import nullcontext
-from typing import Any, Callable, TypeVar
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, TypeVar
 
 import torch
-import torch.nn.functional as F
+from torch import nn
+
+from img2caricature.batches import downscale, map_batches, random_batch  # noqa: F401  (callers from before the move)
+from img2caricature.train import distributed
+from img2caricature.train.precision import CpuBf16, cpu_has_bf16, use_cpu_bf16  # noqa: F401
 
 T = TypeVar("T")
 
@@ -20,22 +27,13 @@ def sub_config(cls: type[T], flat: Any, **extra: Any) -> T:
     return cls(**{**values, **extra})
 
 
-@functools.cache  # asked by autocast() at every step; the answer never changes
-def cpu_has_bf16() -> bool:
-    """Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 / AMX); without it
-    bfloat16 is emulated and slower than float32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def autocast(device: torch.device, cpu_bf16: bool = False):
-    """fp16 autocast on CUDA (with a GradScaler); on the CPU bfloat16 when asked for and
-    native (no scaler needed: bfloat16 has float32's range), else plain float32."""
+def autocast(device: torch.device, cpu_bf16: CpuBf16 = False):
+    """fp16 autocast on CUDA (with a GradScaler); on the CPU bfloat16 where `cpu_bf16` says so
+    (true, or "auto" and measured faster: see precision.py; no scaler needed, bfloat16 has
+    float32's range), else plain float32."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
-    if cpu_bf16 and cpu_has_bf16():
+    if use_cpu_bf16(cpu_bf16):
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return nullcontext()
 
@@ -44,24 +42,50 @@ def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
     return torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
 
 
-def random_batch(indices: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Indices of a random batch (global torch RNG, so a resumed run draws the same batches)."""
-    return indices[torch.randint(len(indices), (batch_size,))]
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """`module` (DDP unwrapped) with no parameter gradients: a generator's step needs gradients
+    through D to the generator, never D's own, and computing them costs a third of D's backward."""
+    module = distributed.unwrap(module)
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
 
 
-@torch.no_grad()
-def map_batches(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 256,
-                device: torch.device | None = None) -> torch.Tensor:
-    """Apply `fn` to `x` in chunks (moving each to `device`), results concatenated on the CPU."""
-    out = []
-    for start in range(0, len(x), batch_size):
-        chunk = x[start:start + batch_size]
-        out.append(fn(chunk.to(device) if device is not None else chunk).float().cpu())
-    return torch.cat(out) if out else torch.empty(0)
+@dataclass
+class GANOptimizers:
+    """A GAN's two Adam optimisers and grad scalers, and their part of the training state."""
+    g: torch.optim.Optimizer
+    d: torch.optim.Optimizer
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+
+    @classmethod
+    def adam(cls, g_params: Iterable[nn.Parameter], d_params: Iterable[nn.Parameter], lr_g: float, lr_d: float,
+             betas: tuple[float, float], device: torch.device) -> "GANOptimizers":
+        return cls(torch.optim.Adam(g_params, lr=lr_g, betas=betas), torch.optim.Adam(d_params, lr=lr_d, betas=betas),
+                   grad_scaler(device), grad_scaler(device))
+
+    def state(self) -> dict[str, Any]:
+        return {"scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
+
+    def load_state(self, extra: dict[str, Any]) -> None:
+        self.scaler_g.load_state_dict(extra["scaler_g"])
+        self.scaler_d.load_state_dict(extra["scaler_d"])
 
 
-def downscale(images_u8: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 images to size x size by area averaging (how emoji meet a 64x64 generator)."""
-    from img2caricature import dataset
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+    """zero_grad, (scaled) backward, step: the end of every training step."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
 
-    return dataset.to_uint8(F.interpolate(dataset.to_float(images_u8), size=size, mode="area"))
+
+def detached(losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A step's losses for logging: tensors cut from the graph (floats only when logged)."""
+    return {k: v.detach() for k, v in losses.items()}

@@ -3,39 +3,39 @@
 The step is written out in order: D on (g(f(s)), g(f(t)), t) with its three classes,
 then g on L_GANG + alpha L_CONST + beta L_TID + gamma L_TV. f(s) and f(t) of real
 images never change (f is frozen), so they are computed once before the first step.
+Setup, resume, logging, saving and teardown are the trainer skeleton's (train/run.py); the
+held-out people and emoji are the split file's (img2caricature/split.py).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from img2caricature import checkpoint, dataset, losses
-from img2caricature.errors import UserError
+from img2caricature import dataset, losses, registry
+from img2caricature.batches import downscale, map_batches, random_batch
+from img2caricature.grids import save_pairs
 from img2caricature.nets.dtn import (REAL_TARGET, Discriminator, DiscriminatorConfig, Generator,
                                      GeneratorConfig, init_dcgan)
-from img2caricature.nets.encoder import Encoder, encoder_from_snapshot, encoder_snapshot_from
+from img2caricature.nets.encoder import Encoder
 from img2caricature.runtime import log
 from img2caricature.train import distributed, run
-from img2caricature.train.common import autocast, downscale, grad_scaler, map_batches, random_batch
-from img2caricature.train.curves import write_curves
+from img2caricature.train.common import GANOptimizers, autocast, detached, frozen, optimizer_step
 from img2caricature.train.diffaugment import diff_augment
-from img2caricature.train.samples import save_pairs
-from img2caricature.train.split import first_per_identity, split_faces_by_heldout
+from img2caricature.train.precision import CpuBf16
+from img2caricature.train.split import translator_data
 from img2caricature.translate import dtn_snapshot
 
 
 @dataclass
-class DTNConfig:
+class DTNConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, keep_states, n_samples, seed, threads
     # networks
     output_size: int = 64
     g_widths: tuple[int, ...] = (256, 128, 64, 32)
@@ -55,7 +55,7 @@ class DTNConfig:
     beta2: float = 0.999
     g_steps_per_d: int = 1
     cache_f: bool = True        # compute f(x) of real images once (False: every step, for benchmarks)
-    cpu_bf16: bool = False      # bfloat16 autocast on CPUs that run it natively (AVX512-BF16, AMX)
+    cpu_bf16: CpuBf16 = "auto"  # bfloat16 autocast on the CPU: true, false, or "auto" (where measured faster)
     channels_last: bool = True  # NHWC images and weights: oneDNN's (CPU) and cuDNN's (mixed precision)
                                 # convolutions run faster in it; the arithmetic is the same
     # D for a small target set, and g's moving average
@@ -63,16 +63,7 @@ class DTNConfig:
     r1_gamma: float = 0.0       # R1 penalty on real emoji: gamma/2 |grad log p(real)|^2; 0 = off
     r1_every: int = 4           # lazy R1 (StyleGAN2): every N D steps, weighted by N
     ema_decay: float = 0.999    # g_ema <- decay g_ema + (1 - decay) g after every step; 0 = no EMA
-    # data
-    heldout_emoji: int = 64     # emoji kept out of training, for reconstruction samples and evaluation
-    # bookkeeping
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_states: int = 2
-    n_samples: int = 16
-    seed: int = 0
-    threads: int = 0
+    # (the held-out people and emoji are the split file's)
 
 
 @dataclass
@@ -136,7 +127,7 @@ def discriminate(D: nn.Module, images: torch.Tensor, cfg: DTNConfig) -> torch.Te
 
 def discriminator_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_d: torch.optim.Optimizer,
                        scaler: torch.amp.GradScaler, fakes: Fakes | None = None,
-                       step: int | None = None) -> dict[str, float]:
+                       step: int | None = None) -> dict[str, torch.Tensor]:
     """D on (g(f(s)), g(f(t)), t) with its three classes, plus lazy R1 on the real emoji when
     configured. `fakes`: g's outputs of this step, when the caller has them (detached here)."""
     device = batch.target.device
@@ -153,12 +144,9 @@ def discriminator_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_d: torch.op
     if r1_now:
         penalty = losses.r1_penalty(lr, real, REAL_TARGET)
         loss = loss + cfg.r1_gamma / 2 * cfg.r1_every * penalty
-        parts["R1"] = penalty.item()
-    opt_d.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(opt_d)
-    scaler.update()
-    return parts
+        parts["R1"] = penalty
+    optimizer_step(loss, opt_d, scaler)
+    return detached(parts)
 
 
 def const_weight(step: int, cfg: DTNConfig) -> float:
@@ -169,22 +157,8 @@ def const_weight(step: int, cfg: DTNConfig) -> float:
     return cfg.alpha * min(1.0, step / cfg.const_ramp_steps)
 
 
-@contextmanager
-def frozen(module: nn.Module):
-    """`module` (DDP unwrapped) with no parameter gradients: g's step needs gradients through
-    D and f to g, never D's or f's own, and computing D's would cost a third of its backward."""
-    module = distributed.unwrap(module)
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
-
-
 def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | None = None,
-                     fakes: Fakes | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                     fakes: Fakes | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     from_source, from_target = generate(nets, batch) if fakes is None else fakes   # g(f(s)), g(f(t))
     # D sees the same mix as in its own step (real emoji included), so its BatchNorm
     # statistics match; a batch of fakes alone would be normalised differently and
@@ -198,24 +172,20 @@ def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | No
     tv = losses.total_variation(torch.cat([from_source, from_target]).float())
     alpha = cfg.alpha if alpha is None else alpha
     total = gang + alpha * const + cfg.beta * tid + cfg.gamma * tv
-    return total, {"L_G": total.item(), "L_GANG": gang.item(), "L_CONST": const.item(),
-                   "L_TID": tid.item(), "L_TV": tv.item()}
+    return total, detached({"L_G": total, "L_GANG": gang, "L_CONST": const, "L_TID": tid, "L_TV": tv})
 
 
 def generator_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g: torch.optim.Optimizer,
                    scaler: torch.amp.GradScaler, alpha: float | None = None,
-                   fakes: Fakes | None = None) -> dict[str, float]:
+                   fakes: Fakes | None = None) -> dict[str, torch.Tensor]:
     with autocast(batch.target.device, cfg.cpu_bf16):
         loss, parts = generator_losses(nets, batch, cfg, alpha, fakes)
-    opt_g.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(opt_g)  # opt_g holds g's parameters only
-    scaler.update()
+    optimizer_step(loss, opt_g, scaler)  # opt_g holds g's parameters only
     return parts
 
 
 def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g, scaler_d,
-               step: int | None = None) -> dict[str, float]:
+               step: int | None = None) -> dict[str, torch.Tensor]:
     nets.g.train()
     nets.D.train()
     if cfg.channels_last:  # g's outputs already are; D sees real emoji in one batch with them
@@ -233,31 +203,24 @@ def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g,
     return parts
 
 
-def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNConfig, resume: bool = False,
+def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg: DTNConfig, resume: bool = False,
               device_name: str = "auto", show_progress: bool = True,
-              stop: run.StopEarly | None = None) -> dict[str, float]:
+              stop: run.StopEarly | None = None, split_path: Path | None = None) -> dict[str, float]:
+    """`encoder_path`: an encoder.pt, or a published f's name (registry.ENCODERS, e.g.
+    dlib-resnet-v1). `split_path`: the split file (default: beside `faces`; made if missing)."""
     d, out = run.start(out, cfg, resume, device_name)
-
-    enc_snapshot = encoder_snapshot_from(encoder_path)
-    f = encoder_from_snapshot(enc_snapshot)
-    dataset.info(faces, "faces"), dataset.info(emoji, "emoji")  # kind checks before any heavy work
-    train_faces, held_faces = split_faces_by_heldout(faces, enc_snapshot.get("heldout_identities", []))
-    n_emoji = dataset.info(emoji).count
-    emoji_order = np.random.default_rng(cfg.seed).permutation(n_emoji)
-    held_emoji, train_emoji = np.sort(emoji_order[:cfg.heldout_emoji]), np.sort(emoji_order[cfg.heldout_emoji:])
-    if len(train_faces) == 0 or len(train_emoji) == 0:
-        raise UserError("no training faces or emoji left after holding some out")
+    enc_snapshot = registry.load_encoder_snapshot(encoder_path)
+    f = registry.encoder_from_snapshot(enc_snapshot)
+    data = translator_data(split_path, faces, emoji, cfg.n_samples, enc_snapshot)
 
     nets = build_nets(f, cfg, d.device)
-    g, D = distributed.wrap(nets.g, d), distributed.wrap(nets.D, d)
-    nets_ddp = Nets(nets.f, g, D, nets.g_ema)
-    opt_g = torch.optim.Adam(nets.g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(nets.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    scaler_g, scaler_d = grad_scaler(d.device), grad_scaler(d.device)
+    nets_ddp = Nets(nets.f, distributed.wrap(nets.g, d), distributed.wrap(nets.D, d), nets.g_ema)
+    opt = GANOptimizers.adam(nets.g.parameters(), nets.D.parameters(), cfg.lr_g, cfg.lr_d,
+                             (cfg.beta1, cfg.beta2), d.device)
 
     # Data in RAM. Faces are needed at full size only when f(x) is not cached.
-    face_images = dataset.load_images(faces, "faces", train_faces)
-    emoji_images = dataset.load_images(emoji, "emoji", train_emoji)
+    face_images = dataset.load_images(faces, "faces", data.train_faces)
+    emoji_images = dataset.load_images(emoji, "emoji", data.train_emoji)
     emoji_small = downscale(emoji_images, cfg.output_size)
     encode = lambda x: f.encode(dataset.to_float(x))  # noqa: E731
     t0 = time.time()
@@ -265,25 +228,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
         f_faces = map_batches(encode, face_images, device=d.device)
         f_emoji = map_batches(encode, emoji_images, device=d.device)
         log.info(f"f(x) cached for {len(f_faces)} faces and {len(f_emoji)} emoji in {time.time() - t0:.1f}s")
-
-    labels = dataset.read_column(faces, "labels", "faces")
-    sample_faces = dataset.to_float(dataset.load_images(
-        faces, "faces", first_per_identity(held_faces if len(held_faces) else train_faces, labels, cfg.n_samples)))
-    sample_emoji = dataset.to_float(dataset.load_images(emoji, "emoji", held_emoji[:cfg.n_samples])) \
-        if len(held_emoji) else dataset.to_float(emoji_images[:cfg.n_samples])
-
-    start = 0
-    metrics_log = run.MetricsLog(out / "metrics.jsonl", enabled=d.is_main)
-    torch.manual_seed(cfg.seed * 1000 + d.rank)
-    modules = {"g": g, "D": D} | ({"g_ema": nets.g_ema} if nets.g_ema is not None else {})
-    optimizers = {"g": opt_g, "D": opt_d}
-    if resume:
-        start, extra = run.load_state(out, modules, optimizers, d.device)
-        scaler_g.load_state_dict(extra["scaler_g"]), scaler_d.load_state_dict(extra["scaler_d"])
-        metrics_log.trim_after(start)
-
     face_ids, emoji_ids = torch.arange(len(face_images)), torch.arange(len(emoji_images))
-    running = run.RunningMeans()
 
     def next_batch() -> Batch:
         fi, ei = random_batch(face_ids, cfg.batch_size), random_batch(emoji_ids, cfg.batch_size)
@@ -294,38 +239,24 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path, out: Path, cfg: DTNC
                 fs, ft = encode(face_images[fi].to(d.device)), encode(emoji_images[ei].to(d.device))
         return Batch(fs, ft, dataset.to_float(emoji_small[ei].to(d.device)))
 
-    def step_fn(step: int) -> dict[str, float]:
-        parts = train_step(nets_ddp, next_batch(), cfg, opt_g, opt_d, scaler_g, scaler_d, step)
-        running.add(parts)
-        return {k: parts[k] for k in ("L_D", "L_GANG", "L_CONST", "L_TID")} | parts
-
-    def log_losses(step: int) -> None:
-        metrics_log.write(step, running.pop() | {"elapsed_s": time.time() - t0})
+    def step(step: int) -> dict[str, torch.Tensor]:
+        parts = train_step(nets_ddp, next_batch(), cfg, opt.g, opt.d, opt.scaler_g, opt.scaler_d, step)
+        return {k: parts[k] for k in ("L_D", "L_GANG", "L_CONST", "L_TID")} | parts  # the progress bar's first
 
     def samples(step: int) -> None:
-        if not d.is_main:
-            return
         g_sample = sampler(nets)
         g_sample.eval()
         with torch.no_grad():
-            from_faces = g_sample(f.encode(sample_faces.to(d.device))).cpu()
-            from_emoji = g_sample(f.encode(sample_emoji.to(d.device))).cpu()
-        save_pairs(out / "samples" / f"faces-{step:08d}.png", sample_faces, from_faces)
-        save_pairs(out / "samples" / f"emoji-{step:08d}.png", sample_emoji, from_emoji)
-        write_curves(out)
+            from_faces = g_sample(f.encode(data.sample_faces.to(d.device))).cpu()
+            from_emoji = g_sample(f.encode(data.sample_emoji.to(d.device))).cpu()
+        save_pairs(out / "samples" / f"faces-{step:08d}.png", data.sample_faces, from_faces)
+        save_pairs(out / "samples" / f"emoji-{step:08d}.png", data.sample_emoji, from_emoji)
 
-    def save(step: int) -> None:
-        if d.is_main:
-            run.save_run(out, step, modules, optimizers, keep=cfg.keep_states,
-                         extra={"scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict()},
-                         snapshot=dtn_snapshot(sampler(nets), enc_snapshot, step=step, faces=str(faces),
-                                               emoji=str(emoji), heldout_emoji=held_emoji.tolist()),
-                         snapshot_name="dtn.pt")
-        distributed.barrier(d)
-
-    last = run.run_steps(step_fn, start, cfg.steps,
-                         [run.Every(cfg.log_every, log_losses), run.Every(cfg.sample_every, samples),
-                          run.Every(cfg.checkpoint_every, save)],
-                         desc="train-dtn", show=show_progress and d.is_main, stop=stop)
-    distributed.teardown(d)
-    return last
+    modules = {"g": nets_ddp.g, "D": nets_ddp.D} | ({"g_ema": nets.g_ema} if nets.g_ema is not None else {})
+    trainer = run.Trainer(
+        "train-dtn", cfg.steps, modules, {"g": opt.g, "D": opt.d}, step,
+        snapshot=lambda step: dtn_snapshot(sampler(nets), enc_snapshot, step=step, **data.snapshot_extras()),
+        snapshot_name="dtn.pt", log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+        keep_states=cfg.keep_states, samples=samples, sample_every=cfg.sample_every,
+        state=opt.state, load_state=opt.load_state)
+    return run.train(trainer, d, out, cfg.seed, resume, show_progress, stop)

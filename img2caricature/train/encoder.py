@@ -8,7 +8,6 @@ identities never trained on. `encoder.pt` is the frozen f the DTN uses.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,19 +17,22 @@ import torch
 import torch.nn.functional as F
 
 from img2caricature import dataset, metrics
+from img2caricature.augment import AugmentConfig, augment
+from img2caricature.batches import map_batches, random_batch
 from img2caricature.errors import UserError
-from img2caricature.nets.encoder import Encoder, EncoderConfig, encoder_snapshot
-from img2caricature.runtime import log
+from img2caricature.nets.encoder import Encoder, EncoderConfig
+from img2caricature.registry import encoder_snapshot
+from img2caricature.split import identity_names
 from img2caricature.train import distributed, run
-from img2caricature.train.augment import AugmentConfig, augment
-from img2caricature.train.common import autocast, grad_scaler, map_batches, random_batch, sub_config
-from img2caricature.train.split import split_faces
+from img2caricature.train.common import autocast, grad_scaler, sub_config
+from img2caricature.train.precision import CpuBf16
+from img2caricature.train.split import split_faces, training_split
 
 
 @dataclass
-class EncoderTrainConfig:
+class EncoderTrainConfig(AugmentConfig):   # + the augmentation keys: flip, max_shift, scale_range, ...
     # network (see EncoderConfig)
-    arch: Literal["compact", "inception-resnet-v1"] = "compact"
+    arch: str = "compact"                 # nets.encoder.BACKBONES: compact, inception-resnet-v1
     input_size: int = 64
     crop_fraction: float = 0.8
     widths: tuple[int, ...] = (32, 64, 128, 256)
@@ -40,10 +42,9 @@ class EncoderTrainConfig:
     classifier: Literal["linear", "cosine"] = "linear"
     cosine_scale: float = 16.0
     cosine_margin: float = 0.0            # CosFace: the true class's cosine must win by this much in training
-    # data split
-    heldout_identities: int = 30
-    val_per_identity: int = 2
-    split_seed: int = 0        # kept apart from `seed`: a second encoder (a judge) holds out the same people
+    # data: the people held out whole come from the split file (img2caricature/split.py)
+    val_per_identity: int = 2  # images of each training person kept back for validation accuracy
+    split_seed: int = 0        # draws those; kept apart from `seed`, so a second encoder (a judge) validates alike
     # optimisation
     steps: int = 10000
     batch_size: int = 64
@@ -52,15 +53,7 @@ class EncoderTrainConfig:
     weight_decay: float = 5e-4
     warmup_steps: int = 200
     label_smoothing: float = 0.1
-    cpu_bf16: bool = False                # bfloat16 autocast on CPUs that run it natively (AVX512-BF16, AMX)
-    # augmentation (see AugmentConfig)
-    flip: bool = True
-    max_shift: float = 0.06
-    scale_range: tuple[float, ...] = (0.9, 1.1)
-    max_rotation_deg: float = 8.0
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
+    cpu_bf16: CpuBf16 = "auto"            # bfloat16 autocast on the CPU: true, false, or "auto" (where measured faster)
     # bookkeeping
     eval_every: int = 500
     log_every: int = 50
@@ -84,34 +77,18 @@ def with_margin(logits: torch.Tensor, labels: torch.Tensor, cfg: EncoderTrainCon
     return logits - F.one_hot(labels, logits.shape[1]) * (cfg.cosine_scale * cfg.cosine_margin)
 
 
-def _maybe_pretrained(encoder: Encoder, cfg: EncoderTrainConfig) -> None:
-    if not cfg.pretrained:
-        return
-    if cfg.arch != "inception-resnet-v1":
-        raise UserError("pretrained weights exist only for arch = inception-resnet-v1")
-    from facenet_pytorch import InceptionResnetV1
-
-    try:
-        published = InceptionResnetV1(pretrained=cfg.pretrained)
-    except Exception as err:
-        raise UserError(f"could not download the {cfg.pretrained} weights ({type(err).__name__}); "
-                        "train without --set pretrained=... or fetch them on a machine with network") from None
-    own = encoder.backbone.state_dict()
-    shared = {k: v for k, v in published.state_dict().items() if k in own and own[k].shape == v.shape}
-    encoder.backbone.load_state_dict(shared, strict=False)
-    log.info(f"started from {cfg.pretrained} weights ({len(shared)} tensors; the classifier is new)")
-
-
 def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool = False,
                   device_name: str = "auto", show_progress: bool = True,
-                  stop: run.StopEarly | None = None) -> dict[str, float]:
+                  stop: run.StopEarly | None = None, split_path: Path | None = None) -> dict[str, float]:
+    """Returns the last evaluation's figures. `split_path`: the split file (default: beside `faces`)."""
     d, out = run.start(out, cfg, resume, device_name)
 
     info = dataset.info(faces, "faces")
     if info.count == 0:
         raise UserError(f"{faces} holds no faces")
+    split_file = training_split(split_path, faces)
     labels = dataset.read_column(faces, "labels", "faces")
-    split = split_faces(labels, cfg.heldout_identities, cfg.val_per_identity, cfg.split_seed)
+    split = split_faces(labels, split_file.heldout_labels(faces), cfg.val_per_identity, cfg.split_seed)
     if len(split.train_identities) < 2:
         raise UserError(f"{faces}: need at least 2 training identities, found {len(split.train_identities)}")
     images = dataset.load_images(faces, "faces")  # uint8 in RAM: ~70 KB an image
@@ -120,26 +97,14 @@ def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool 
     dense[split.train] = torch.from_numpy(split.train_labels(labels, split.train))
     dense[split.val] = torch.from_numpy(split.train_labels(labels, split.val))
 
-    enc_cfg = sub_config(EncoderConfig, cfg, num_classes=len(split.train_identities))
-    encoder = Encoder(enc_cfg).to(d.device)
-    _maybe_pretrained(encoder, cfg)
+    encoder = Encoder(sub_config(EncoderConfig, cfg, num_classes=len(split.train_identities))).to(d.device)
     model = distributed.wrap(encoder, d)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay, nesterov=True)
     scaler = grad_scaler(d.device)
     aug = sub_config(AugmentConfig, cfg)
-    start = 0
-    metrics_log = run.MetricsLog(out / "metrics.jsonl", enabled=d.is_main)
-    torch.manual_seed(cfg.seed * 1000 + d.rank)  # ranks draw different batches
-    if resume:  # restores the RNG too, so batches continue as if never stopped
-        start, extra = run.load_state(out, {"encoder": model}, {"optimizer": optimizer}, d.device)
-        scaler.load_state_dict(extra.get("scaler", {})) if extra.get("scaler") else None
-        metrics_log.trim_after(start)
 
-    running = run.RunningMeans()
-    t0 = time.time()
-
-    def step_fn(step: int) -> dict[str, float]:
+    def step(step: int) -> dict[str, torch.Tensor]:
         model.train()
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
@@ -153,43 +118,22 @@ def train_encoder(faces: Path, out: Path, cfg: EncoderTrainConfig, resume: bool 
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        running.add({"train/loss": loss.item(), "train/acc": (logits.argmax(1) == y).float().mean().item()})
-        return {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
+        return {"train/loss": loss.detach(), "train/acc": (logits.argmax(1) == y).float().mean()}
 
-    def log_train(step: int) -> None:
-        metrics_log.write(step, running.pop() | {"lr": _lr_at(step, cfg), "elapsed_s": time.time() - t0})
-
-    def evaluate(step: int) -> dict[str, float]:
-        figures = evaluate_encoder(encoder, images, labels, split, dense, d.device)
-        metrics_log.write(step, figures)
-        if d.is_main:
-            log.info(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
-        return figures
-
-    names = info.names
-    name_of = lambda ids: [names[i] if i < len(names) else str(i) for i in ids]  # noqa: E731
-
-    def save(step: int) -> None:
-        if d.is_main:
-            run.save_run(out, step, {"encoder": model}, {"optimizer": optimizer},
-                         extra={"scaler": scaler.state_dict()}, keep=cfg.keep_states,
-                         snapshot=encoder_snapshot(encoder, step=step, faces=str(faces),
-                                                   train_identities=name_of(split.train_identities),
-                                                   heldout_identities=name_of(split.heldout_identities)),
-                         snapshot_name="encoder.pt")
-
-    final: dict[str, float] = {}
-
-    def eval_and_save(step: int) -> None:
-        final.update(evaluate(step) if d.is_main else {})
-        save(step)
-        distributed.barrier(d)
-
-    run.run_steps(step_fn, start, cfg.steps,
-                  [run.Every(cfg.log_every, log_train), run.Every(cfg.eval_every, eval_and_save)],
-                  desc="pretrain-encoder", show=show_progress and d.is_main, stop=stop)
-    distributed.teardown(d)
-    return final
+    names = identity_names(faces)
+    name_of = lambda ids: [names[i] for i in ids]  # noqa: E731
+    trainer = run.Trainer(
+        "pretrain-encoder", cfg.steps, {"encoder": model}, {"optimizer": optimizer}, step,
+        snapshot=lambda step: encoder_snapshot(encoder, split=split_file.record(), step=step, faces=str(faces),
+                                               train_identities=name_of(split.train_identities),
+                                               heldout_identities=name_of(split.heldout_identities)),
+        snapshot_name="encoder.pt", log_every=cfg.log_every, checkpoint_every=cfg.eval_every,
+        keep_states=cfg.keep_states,
+        evaluate=lambda step: evaluate_encoder(encoder, images, labels, split, dense, d.device),
+        state=lambda: {"scaler": scaler.state_dict()},
+        load_state=lambda extra: scaler.load_state_dict(extra["scaler"]) if extra.get("scaler") else None,
+        logged=lambda step: {"lr": _lr_at(step, cfg)})
+    return run.train(trainer, d, out, cfg.seed, resume, show_progress, stop)
 
 
 @torch.no_grad()

@@ -1,5 +1,6 @@
 """What every training run shares: the run directory, its metrics log, its checkpoints,
-and the step loop with a progress bar, periodic callbacks and a NaN guard.
+the step loop with a progress bar, periodic callbacks and a NaN guard, and the trainer
+skeleton (`Trainer` + `train`) the encoder, DTN and CycleGAN trainers are declared on.
 
 Layout of a run directory:
     config.json            resolved options, written before the first step
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import torch
 from torch import nn
@@ -25,7 +27,11 @@ from tqdm import tqdm
 from img2caricature import checkpoint
 from img2caricature.config import save_config, to_dict
 from img2caricature.errors import UserError
+from img2caricature.runtime import log
+from img2caricature.train import distributed
+from img2caricature.train.curves import write_curves
 from img2caricature.train.distributed import unwrap
+from img2caricature.train.runlock import lock_run_dir
 
 
 class NonFiniteLoss(Exception):
@@ -36,7 +42,6 @@ def start(out: Path, config: Any, resume: bool, device_name: str):
     """What every trainer does first: join the process group, set threads, record the
     config in the run directory, seed. Returns (Dist, run directory)."""
     from img2caricature.runtime import seed_everything
-    from img2caricature.train import distributed
 
     d = distributed.setup(device_name)
     if getattr(config, "threads", 0):
@@ -46,20 +51,33 @@ def start(out: Path, config: Any, resume: bool, device_name: str):
     return d, out
 
 
+Number = Union[float, torch.Tensor]
+
+
+def as_floats(values: dict[str, Number]) -> dict[str, float]:
+    """Loss tensors -> floats with one host sync for all of them (plain floats pass through)."""
+    tensors = {k: v for k, v in values.items() if torch.is_tensor(v)}
+    floats = dict(zip(tensors, torch.stack([v.detach().float().reshape(()) for v in tensors.values()]).tolist())) \
+        if tensors else {}
+    return {k: floats[k] if k in floats else float(v) for k, v in values.items()}
+
+
 class RunningMeans:
-    """Sums of per-step losses between two log lines."""
+    """Sums of per-step losses between two log lines. Losses stay tensors (no host sync per
+    step); they become floats once, when logged."""
 
     def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, Number] = {}
         self.n = 0
 
-    def add(self, values: dict[str, float]) -> None:
+    def add(self, values: dict[str, Number]) -> None:
         for k, v in values.items():
+            v = v.detach() if torch.is_tensor(v) else v
             self.sums[k] = self.sums.get(k, 0.0) + v
         self.n += 1
 
     def pop(self) -> dict[str, float]:
-        means = {k: v / max(1, self.n) for k, v in self.sums.items()}
+        means = {k: v / max(1, self.n) for k, v in as_floats(self.sums).items()}
         self.sums, self.n = {}, 0
         return means
 
@@ -80,12 +98,17 @@ def prepare_run_dir(out: Path, config: Any, resume: bool, is_main: bool = True) 
     elif latest_state(out) is not None:
         raise UserError(f"{out} already holds a run: pass --resume to continue it, or another --out")
     out.mkdir(parents=True, exist_ok=True)
+    lock_run_dir(out)  # before the first write: a second run on this folder stops here
     save_config(config, out / "config.json")
     return out
 
 
+def _states(out: Path) -> list[Path]:
+    return sorted(Path(out).glob("state-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+
+
 def latest_state(out: Path) -> Path | None:
-    states = sorted(Path(out).glob("state-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    states = _states(out)
     return states[-1] if states else None
 
 
@@ -114,10 +137,28 @@ def save_run(out: Path, step: int, modules: dict[str, nn.Module], optimizers: di
     checkpoint.save_atomic(snapshot, Path(out) / snapshot_name)
 
 
+def _readable_state(out: Path, device: torch.device) -> dict[str, Any]:
+    """The newest state that loads whole. A damaged newer one (empty, cut short: a crash or a
+    full disk) is moved aside as `.broken`, and the run resumes from the one kept before it."""
+    for path in reversed(_states(out)):
+        try:
+            state = checkpoint.load(path, map_location=device)
+            if not {"step", "modules", "optimizers", "rng"} <= set(state):
+                raise UserError(f"{path} is not a training state")
+            return state
+        except UserError as err:
+            try:
+                path.replace(path.with_name(path.name + ".broken"))
+            except FileNotFoundError:
+                pass  # another rank of a distributed run moved it first
+            print(f"note: {err}; moved aside as {path.name}.broken, resuming from the state before it",
+                  file=sys.stderr)
+    raise UserError(f"--resume: no readable training state in {out}")
+
+
 def load_state(out: Path, modules: dict[str, nn.Module], optimizers: dict[str, Any],
                device: torch.device) -> tuple[int, dict[str, Any]]:
-    path = latest_state(out)
-    state = checkpoint.load(path, map_location=device)
+    state = _readable_state(out, device)
     for k, m in modules.items():
         unwrap(m).load_state_dict(state["modules"][k])
     for k, o in optimizers.items():
@@ -152,17 +193,40 @@ class MetricsLog:
                 self._tb.add_scalar(k, v, step)
 
     def trim_after(self, step: int) -> None:
-        """On resume, drop records a killed run logged after its last saved state."""
+        """On resume, drop records a killed run logged after its last saved state, and a line
+        it was killed while writing (half a JSON object)."""
         if not self.path.exists():
             return
-        lines = [l for l in self.path.read_text().splitlines() if l and json.loads(l)["step"] <= step]
+        lines = [l for l in self.path.read_text(errors="replace").splitlines() if _step_of(l) <= step]
         self.path.write_text("".join(l + "\n" for l in lines))
 
 
-def check_finite(losses: dict[str, float], step: int) -> None:
-    bad = [k for k, v in losses.items() if not math.isfinite(v)]
-    if bad:
-        raise NonFiniteLoss(f"step {step}: loss {bad[0]} is {losses[bad[0]]}")
+def _step_of(line: str) -> float:
+    """A record's step; infinity (never kept) for a line that is not a whole record."""
+    try:
+        record = json.loads(line)
+        return float(record["step"]) if isinstance(record, dict) else math.inf
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
+class FiniteGuard:
+    """Whether every loss since the last check was finite, kept as tensors (NaN and inf
+    propagate through a sum), so that the check costs one host sync per callback, not per step."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Number] = {}
+
+    def add(self, losses: dict[str, Number]) -> None:
+        for k, v in losses.items():
+            v = v.detach().float() if torch.is_tensor(v) else v
+            self.sums[k] = self.sums.get(k, 0.0) + v * 0.0   # 0 while finite, NaN once not
+
+    def check(self, step: int) -> None:
+        bad = [k for k, v in as_floats(self.sums).items() if not math.isfinite(v)]
+        self.sums = {}
+        if bad:
+            raise NonFiniteLoss(f"step {step}: loss {bad[0]} is not finite")
 
 
 @dataclass
@@ -184,31 +248,132 @@ class StopEarly:
             (self.seconds is not None and time.time() - started >= self.seconds)
 
 
-def run_steps(step_fn: Callable[[int], dict[str, float]], start: int, total: int,
+def run_steps(step_fn: Callable[[int], dict[str, Number]], start: int, total: int,
               every: list[Every], desc: str, show: bool = True,
               on_nonfinite: Callable[[str], None] | None = None,
               stop: StopEarly | None = None) -> dict[str, float]:
-    """Run steps start+1..total. `step_fn(step)` returns its losses as floats. The callbacks
-    run every `interval` steps and at the last step run (also when stopping early).
+    """Run steps start+1..total. `step_fn(step)` returns its losses (tensors or floats). The
+    callbacks run every `interval` steps and at the last step run (also when stopping early).
 
-    A non-finite loss stops the run (the last good state stays on disk) with a UserError."""
-    losses: dict[str, float] = {}
+    Before any callback runs, the losses since the last one are checked: a non-finite one
+    stops the run with a UserError, and nothing is saved from the broken steps (the last good
+    state stays on disk)."""
+    shown: dict[str, float] = {}
+    guard = FiniteGuard()
     started = time.time()
     with tqdm(total=total, initial=start, desc=desc, disable=not show, dynamic_ncols=True) as bar:
         for step in range(start + 1, total + 1):
             losses = step_fn(step)
-            try:
-                check_finite(losses, step)
-            except NonFiniteLoss as err:
-                if on_nonfinite:
-                    on_nonfinite(str(err))
-                raise UserError(f"training stopped: {err}; the last good checkpoint is kept") from None
+            guard.add(losses)
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:5]}, refresh=False)
             last = step == total or (stop is not None and stop.reached(step - start, started))
-            for e in every:
-                if step % e.interval == 0 or last:
-                    e.fn(step)
+            due = [e for e in every if step % e.interval == 0 or last]
+            if due:
+                try:
+                    guard.check(step)
+                except NonFiniteLoss as err:
+                    if on_nonfinite:
+                        on_nonfinite(str(err))
+                    raise UserError(f"training stopped: {err}; the last good checkpoint is kept") from None
+                shown = as_floats(losses)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in list(shown.items())[:5]}, refresh=False)
+            for e in due:
+                e.fn(step)
             if last:
                 break
-    return losses
+    return shown
+
+
+# -- the trainer skeleton ----------------------------------------------------------------------
+
+@dataclass
+class Schedule:
+    """The bookkeeping keys of a translator's config: when it logs, draws samples and saves,
+    how many states it keeps, its seed and CPU threads (0: torch's default)."""
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_states: int = 2
+    n_samples: int = 16
+    seed: int = 0
+    threads: int = 0
+
+
+@dataclass
+class Trainer:
+    """What a trainer declares; `train()` does the rest: seeding, resume, the step loop, logging,
+    sample grids and curves, evaluation, saving, teardown.
+
+    `step(step)` runs one training step and returns its losses as tensors; `snapshot(step)` is
+    what the snapshot file holds; `samples(step)` writes grids (main process only);
+    `evaluate(step)` returns figures, logged and returned at each checkpoint (main only);
+    `state()` / `load_state(extra)` carry what the training state holds beyond modules and
+    optimisers (grad scalers, history pools); `logged(step)` adds values to each log line."""
+    name: str
+    steps: int
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, Any]
+    step: Callable[[int], dict[str, Number]]
+    snapshot: Callable[[int], dict[str, Any]]
+    snapshot_name: str
+    log_every: int
+    checkpoint_every: int
+    keep_states: int = 2
+    samples: Callable[[int], None] | None = None
+    sample_every: int = 0
+    evaluate: Callable[[int], dict[str, float]] | None = None
+    state: Callable[[], dict[str, Any]] = dict
+    load_state: Callable[[dict[str, Any]], None] = lambda extra: None
+    logged: Callable[[int], dict[str, float]] = lambda step: {}
+
+
+def train(trainer: Trainer, d: Any, out: Path, seed: int, resume: bool, show_progress: bool = True,
+          stop: StopEarly | None = None) -> dict[str, float]:
+    """Run `trainer` in `out` (from `start()`): the loop every trainer shares. Returns the last
+    logged losses and the last evaluation's figures."""
+    metrics_log = MetricsLog(out / "metrics.jsonl", enabled=d.is_main)
+    torch.manual_seed(seed * 1000 + d.rank)  # ranks draw different batches
+    first = 0
+    if resume:  # restores the RNG too, so batches continue as if never stopped
+        first, extra = load_state(out, trainer.modules, trainer.optimizers, d.device)
+        trainer.load_state(extra)
+        metrics_log.trim_after(first)
+    running = RunningMeans()
+    t0 = time.time()
+    final: dict[str, float] = {}
+
+    def step_fn(step: int) -> dict[str, Number]:
+        losses = trainer.step(step)
+        running.add(losses)
+        return losses
+
+    def log_losses(step: int) -> None:
+        means = running.pop()
+        final.update(means)
+        metrics_log.write(step, means | trainer.logged(step) | {"elapsed_s": time.time() - t0})
+
+    def samples(step: int) -> None:
+        if d.is_main and trainer.samples is not None:
+            trainer.samples(step)
+            write_curves(out)
+
+    def checkpoint(step: int) -> None:
+        if d.is_main:
+            if trainer.evaluate is not None:
+                figures = trainer.evaluate(step)
+                metrics_log.write(step, figures)
+                log.info(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+                final.update(figures)
+            save_run(out, step, trainer.modules, trainer.optimizers, extra=trainer.state(),
+                     keep=trainer.keep_states, snapshot=trainer.snapshot(step), snapshot_name=trainer.snapshot_name)
+        distributed.barrier(d)
+
+    every = [Every(trainer.log_every, log_losses), Every(trainer.checkpoint_every, checkpoint)]
+    if trainer.samples is not None and trainer.sample_every > 0:
+        every.insert(1, Every(trainer.sample_every, samples))
+    try:
+        run_steps(step_fn, first, trainer.steps, every, desc=trainer.name,
+                  show=show_progress and d.is_main, stop=stop)
+    finally:
+        distributed.teardown(d)
+    return final
