@@ -183,7 +183,7 @@ def _mtcnn_detect(rgb: np.ndarray, opt: DetectOptions) -> list[Box]:
     # time on every photo. Never above the short side, or a panorama would get no pyramid.
     net.min_face_size = max(12.0, min(max(h, w) * opt.mtcnn_min_fraction, min(h, w)))
     # One thread: MTCNN is hundreds of tiny ops, and on a busy 2-core machine each op's wait
-    # for a second thread made it 6x slower (benchmarks/caricature.py, docs/DETECTION.md).
+    # for a second thread made it 6x slower (docs/DETECTION.md).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
