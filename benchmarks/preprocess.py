@@ -52,7 +52,7 @@ def stages(photos, options: FaceOptions, n: int) -> dict[str, float]:
         t2 = clock()
         _, chosen = select_faces(boxes, options.min_face, options.policy)
         for b in chosen:
-            crop_face(rgb, b, options.crop.size, options.crop.margin, options.crop.shift)
+            crop_face(rgb, b, options.crop.size, options.crop.margin, options.crop.shift, options.crop.level)
         t3 = clock()
         totals["read"] += t1 - t0
         totals["detect"] += t2 - t1

@@ -31,3 +31,19 @@ def render_png(choice: dict[str, str], size: int) -> bytes:
     """A transparent PNG of size x size (clients flatten it onto their own background)."""
     svg = to_svg(choice, size)
     return bytes(resvg_py.svg_to_bytes(svg_string=svg, width=size, height=size, skip_system_fonts=True))
+
+
+def full_choice(traits: dict[str, str]) -> dict[str, str]:
+    """Some parameters by name -> every parameter, the rest at the server's defaults, checked by
+    the server's own parser (raises avatar_space.BadParameter for an unknown name or value)."""
+    from crawlers.avatar_space import parse_query
+
+    choice, _ = parse_query({name: [value] for name, value in traits.items()})
+    return choice
+
+
+def render_rgb(traits: dict[str, str], size: int = 152):
+    """Traits -> uint8 RGB (size, size, 3) flattened onto white, as a crawl stores its renders."""
+    from img2caricature.images import decode
+
+    return decode(render_png(full_choice(traits), size))

@@ -25,8 +25,12 @@ COMMANDS: dict[str, str] = {
     "pretrain-encoder": "train the face-identity encoder f with a softmax classifier",
     "train-dtn": "train the Domain Transfer Network (decoder g against a 3-way discriminator)",
     "train-cyclegan": "train the CycleGAN baseline on the same data",
+    "train-avatar": "train the parametric avatar model (imitator c, parameter encoder e) on photos and a crawl",
     "evaluate": "compare trained models on held-out faces and emoji (JSON, Markdown, image grid)",
+    "evaluate-avatar": "measure avatar models against baselines on held-out people (skin, hair, gender, identity)",
     "caricature": "photo(s) in, emoji out, with the model shipped in the package",
+    "avatar": "photo(s) in, editable parametric avatar out (SVG, JSON of parameters, PNG)",
+    "serve": "try it in a browser: a page on 127.0.0.1 that turns a photo into its emoji",
     "info": "print what a dataset file holds",
 }
 

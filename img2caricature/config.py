@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from img2caricature.errors import UserError
 
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
 if sys.version_info >= (3, 11):
     import tomllib
+
+    if TYPE_CHECKING:
+        from importlib.resources.abc import Traversable  # novermin (3.11+ branch)
 else:  # Python 3.10: the same parser, from PyPI (a dependency there)
     import tomli as tomllib
+
+    if TYPE_CHECKING:
+        from importlib.abc import Traversable
 
 T = TypeVar("T")
 

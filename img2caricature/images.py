@@ -59,8 +59,7 @@ def decode(data: bytes | Path | str, expected_format: str | None = None) -> np.n
                 if img.width * img.height > MAX_PIXELS:
                     raise ImageError("too large", f"{img.width}x{img.height}")
                 img.load()  # decodes fully: truncated files fail here
-                img = ImageOps.exif_transpose(img)
-                rgb = _to_rgb(img)
+                return from_pil(img)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -73,6 +72,11 @@ def decode(data: bytes | Path | str, expected_format: str | None = None) -> np.n
         raise ImageError("not an image") from None
     except Exception as err:  # truncated or corrupt data (PIL's plugins raise many kinds)
         raise ImageError("corrupt", str(err)[:80]) from None
+
+
+def from_pil(img: Image.Image) -> np.ndarray:
+    """An opened PIL image -> uint8 RGB array, upright by its EXIF tag, as `decode` reads files."""
+    rgb = _to_rgb(ImageOps.exif_transpose(img))
     if min(rgb.size) < MIN_SIDE:
         raise ImageError("too small", f"{rgb.width}x{rgb.height}")
     return np.asarray(rgb)

@@ -132,16 +132,11 @@ def upgrade(snap: dict[str, Any]) -> dict[str, Any]:
     return snap
 
 
-def load_snapshot(path: str | Path, map_location: Any = "cpu", kind: str | None = None) -> dict[str, Any]:
-    """The snapshot in `path`, upgraded, its schema and sizes checked (a `kind` is checked first)."""
+def load_snapshot(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     from img2caricature import checkpoint
     from img2caricature.snapshot_checks import check_snapshot
 
-    snap = checkpoint.load(path, map_location)
-    if kind is not None and snap.get("kind") != kind:
-        article = "an" if kind[:1] in "aeiou" else "a"
-        raise UserError(f"{path} is not {article} {kind} checkpoint (it holds {snap.get('kind') or 'something else'})")
-    return check_snapshot(snap, str(path))
+    return check_snapshot(checkpoint.load(path, map_location), str(path))  # upgraded, schema and sizes checked
 
 
 def frozen(module: "nn.Module") -> "nn.Module":
@@ -166,10 +161,9 @@ def encoder_arch(snap: dict[str, Any]) -> str:
 def encoder_from_snapshot(snap: dict[str, Any]) -> "nn.Module":
     from img2caricature.snapshot_checks import check_snapshot
 
-    kind = snap.get("kind") if isinstance(snap, dict) else None
-    if kind != "encoder":
-        raise UserError(f"the snapshot holds {kind or 'no model kind'}, not an encoder")
-    snap = check_snapshot(snap, "the encoder snapshot")  # schema and sizes, before anything is built
+    snap = check_snapshot(snap, "the encoder snapshot")  # before anything is built
+    if snap.get("kind") != "encoder":
+        raise UserError(f"the snapshot holds {snap.get('kind') or 'no model kind'}, not an encoder")
     arch = encoder_arch(snap)
     if arch not in ENCODERS:
         raise UserError(f"encoder '{arch}' is not known to this install (known: {', '.join(sorted(ENCODERS))})")
@@ -193,7 +187,14 @@ def load_encoder_snapshot(name_or_path: str | Path) -> dict[str, Any]:
     published f named by a string."""
     path = Path(name_or_path)
     if path.is_file():
-        return load_snapshot(path, kind="encoder")
+        from img2caricature import checkpoint
+        from img2caricature.snapshot_checks import check_snapshot
+
+        raw = checkpoint.load(path)
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        if kind != "encoder":   # the kind first: the most useful thing to say about a wrong file
+            raise UserError(f"{path} is not an encoder checkpoint (it holds {kind or 'something else'})")
+        return check_snapshot(raw, str(path))
     if str(name_or_path) in ENCODERS and ENCODERS[str(name_or_path)].pretrained is not None:
         return encoder_snapshot(pretrained_encoder(str(name_or_path)), pretrained=str(name_or_path))
     if path.suffix == ".pt" or len(path.parts) > 1:
@@ -208,8 +209,8 @@ def translator_from_snapshot(snap: dict[str, Any]) -> "nn.Module":
     from img2caricature.snapshot_checks import check_snapshot
 
     kind = snap.get("kind") if isinstance(snap, dict) else None
-    if kind not in TRANSLATORS:
+    if kind not in TRANSLATORS:   # the kind first: the most useful thing to say about a wrong file
         raise UserError(f"checkpoint holds {kind or 'no model kind'}, not a photo->emoji model "
                         f"({' or '.join(sorted(TRANSLATORS))})")
-    snap = check_snapshot(snap, "the model snapshot")  # schema and sizes, before anything is built
+    snap = check_snapshot(snap, "the model snapshot")  # before anything is built
     return frozen(TRANSLATORS[kind](snap))

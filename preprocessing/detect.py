@@ -2,8 +2,12 @@
 
 `detect_faces(rgb)` returns boxes, `select_faces` applies the policy (one face only,
 the largest, or all), and `crop_face(rgb, box)` cuts a square with a margin and resizes
-it to 152x152. `img2car preprocess` and `img2car caricature` both go through
-`find_faces`, so training crops and inference crops are framed identically.
+it to 152x152. `img2car preprocess` goes through `find_faces`; `img2car caricature`
+through `preprocessing.finder`, with the same boxes and crop.
+
+Every box is in the Haar cascade's framing, the one the training crops have: MTCNN's own
+box is replaced by the Haar-equivalent square its five landmarks give (`align.py`), and the
+landmarks ride along on the box so the crop can also level the eyes.
 
 Detectors and their models are loaded once per process (the Haar XML parse and the
 MTCNN weights would otherwise dominate per-photo time).
@@ -12,10 +16,13 @@ MTCNN weights would otherwise dominate per-photo time).
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+
+from preprocessing.align import Framing, box_framing, crop_framing, landmark_framing
 
 Detector = Literal["haar", "mtcnn"]
 Policy = Literal["single", "largest", "all"]
@@ -33,6 +40,13 @@ class Box:
     w: int
     h: int
     score: float = 1.0
+    landmarks: tuple[tuple[float, float], ...] | None = None   # MTCNN's five points, image pixels
+
+    def framing(self, level: bool = False) -> Framing:
+        """The square the crop is cut around (from the landmarks when there are some)."""
+        if self.landmarks is not None:
+            return landmark_framing(self.landmarks, level)
+        return box_framing(self.x, self.y, self.w, self.h)
 
     @property
     def side(self) -> int:
@@ -51,8 +65,9 @@ class DetectOptions:
     detector: Detector = "haar"
     scale_factor: float = 1.1
     min_neighbors: int = 8          # 4-6 kept bodies and prints as faces; 8 cost no net recall on the CelebA sample
-    min_detect: int = 24            # smallest box searched for, in pixels of the detection image
+    min_detect: int = 24            # Haar: smallest box searched for, in pixels of the detection image
     max_side: int = 640             # big photos are searched on a copy this size (speed)
+    mtcnn_min_fraction: float = 1 / 8  # MTCNN's pyramid starts at faces this share of the searched side
     eye_check: bool = False         # keep only boxes where the eye cascade fires (Haar only); cost ~25% recall on CelebA
     mtcnn_threshold: float = 0.95   # face probability for MTCNN boxes
 
@@ -62,6 +77,7 @@ class CropOptions:
     size: int = 152
     margin: float = 0.3             # extra on each side, as a fraction of the box side
     shift: float = -0.05            # move the centre up (fraction of the side): Haar boxes sit low on the brow
+    level: bool = False             # turn the crop so the eyes are level (needs landmarks: MTCNN)
 
 
 @dataclass(frozen=True)
@@ -86,15 +102,25 @@ class FaceResult:
 
 # ---- detectors --------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
-def _cascade(name: str):
-    import cv2
+_per_thread = threading.local()
+_loading = threading.Lock()
 
-    path = cv2.data.haarcascades + name
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise RuntimeError(f"OpenCV could not load its Haar cascade {path}")
-    return cascade
+
+def _cascade(name: str):
+    """One classifier per thread: OpenCV's CascadeClassifier keeps scratch state per call, so
+    threads sharing one fail ("scaleIdx" assertion) or find wrong boxes (`img2car serve` and
+    the Python API draw in threads). Loading is locked: cv2's first import is not thread-safe."""
+    cascades = _per_thread.__dict__.setdefault("cascades", {})
+    if name not in cascades:
+        with _loading:
+            import cv2
+
+            path = cv2.data.haarcascades + name
+            cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV could not load its Haar cascade {path}")
+        cascades[name] = cascade
+    return cascades[name]
 
 
 @functools.lru_cache(maxsize=None)
@@ -149,17 +175,31 @@ def _haar(rgb: np.ndarray, opt: DetectOptions) -> list[Box]:
 def _mtcnn_detect(rgb: np.ndarray, opt: DetectOptions) -> list[Box]:
     import torch
 
-    with torch.inference_mode():
-        found, probs = _mtcnn().detect(rgb)
+    h, w = rgb.shape[:2]
+    if min(h, w) < 12:  # below MTCNN's smallest window: nothing to find (and its pyramid would be empty)
+        return []
+    net = _mtcnn()
+    # Faces smaller than the pyramid's start are still often found; starting lower costs
+    # time on every photo. Never above the short side, or a panorama would get no pyramid.
+    net.min_face_size = max(12.0, min(max(h, w) * opt.mtcnn_min_fraction, min(h, w)))
+    # One thread: MTCNN is hundreds of tiny ops, and on a busy 2-core machine each op's wait
+    # for a second thread made it 6x slower (benchmarks/caricature.py, docs/DETECTION.md).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            found, probs, points = net.detect(rgb, landmarks=True)
+    finally:
+        torch.set_num_threads(threads)
     if found is None:
         return []
     boxes = []
-    for (x1, y1, x2, y2), p in zip(found, probs):
+    for p, marks in zip(probs, points):
         if p < opt.mtcnn_threshold:
             continue
-        w, h = x2 - x1, y2 - y1
-        boxes.append(Box(int(round(x1)), int(round(y1)), int(round(w)), int(round(h)), float(p)))
-    boxes = [b for b in boxes if b.side >= opt.min_detect]
+        f = landmark_framing(marks, level=False)  # the Haar box this face would have had
+        boxes.append(Box(int(round(f.cx - f.side / 2)), int(round(f.cy - f.side / 2)), int(round(f.side)),
+                         int(round(f.side)), float(p), tuple((float(x), float(y)) for x, y in marks)))
     return boxes
 
 
@@ -169,12 +209,19 @@ def detect_faces(rgb: np.ndarray, options: DetectOptions = DetectOptions()) -> l
 
     h, w = rgb.shape[:2]
     scale = min(1.0, options.max_side / max(h, w))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    # max(1, ...): a panorama's short side must not round to nothing
+    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                                interpolation=cv2.INTER_AREA)
     boxes = _mtcnn_detect(small, options) if options.detector == "mtcnn" else _haar(small, options)
     if scale != 1.0:
-        boxes = [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale), b.score) for b in boxes]
+        boxes = [_rescale(b, 1.0 / scale) for b in boxes]
     # Sorted by area, then position, so ties resolve the same way every run.
     return sorted(boxes, key=lambda b: (-b.area, b.y, b.x))
+
+
+def _rescale(b: Box, k: float) -> Box:
+    marks = None if b.landmarks is None else tuple((x * k, y * k) for x, y in b.landmarks)
+    return Box(round(b.x * k), round(b.y * k), round(b.w * k), round(b.h * k), b.score, marks)
 
 
 def warm_up(options: DetectOptions) -> None:
@@ -189,27 +236,15 @@ def warm_up(options: DetectOptions) -> None:
 
 # ---- cropping ---------------------------------------------------------------------
 
-def crop_face(rgb: np.ndarray, box: Box, size: int = 152, margin: float = 0.3, shift: float = -0.05) -> np.ndarray:
-    """A square around `box` (side grown by `margin` on each side), resized to size x size.
+def crop_face(rgb: np.ndarray, box: Box, size: int = 152, margin: float = 0.3, shift: float = -0.05,
+              level: bool = False) -> np.ndarray:
+    """A square around `box` (side grown by `margin` on each side), resized to size x size;
+    `level` turns it so the eyes are level when the box has landmarks.
 
     Parts of the square outside the photo are filled black rather than moving the square,
     so the face stays centred the same way in every crop.
     """
-    import cv2
-
-    side = max(box.w, box.h) * (1.0 + 2.0 * margin)
-    cx = box.x + box.w / 2.0
-    cy = box.y + box.h / 2.0 + shift * side
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    s = max(1, int(round(side)))
-    h, w = rgb.shape[:2]
-    pad = max(0, -x0, -y0, x0 + s - w, y0 + s - h)
-    if pad:
-        rgb = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        x0, y0 = x0 + pad, y0 + pad
-    square = rgb[y0:y0 + s, x0:x0 + s]
-    interp = cv2.INTER_AREA if s > size else cv2.INTER_CUBIC
-    return np.ascontiguousarray(cv2.resize(square, (size, size), interpolation=interp), dtype=np.uint8)
+    return crop_framing(rgb, box.framing(level), size, margin, shift)
 
 
 # ---- policy -----------------------------------------------------------------------
@@ -235,5 +270,5 @@ def find_faces(rgb: np.ndarray, options: FaceOptions = FaceOptions()) -> FaceRes
     boxes = detect_faces(rgb, options.detect)
     status, chosen = select_faces(boxes, options.min_face, options.policy)
     c = options.crop
-    crops = [crop_face(rgb, b, c.size, c.margin, c.shift) for b in chosen]
+    crops = [crop_face(rgb, b, c.size, c.margin, c.shift, c.level) for b in chosen]
     return FaceResult(status, boxes, chosen, crops)  # type: ignore[arg-type]

@@ -25,6 +25,24 @@ def two_faces(rgb: np.ndarray, second_scale: float = 0.8) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([rgb, right], axis=1))
 
 
+def turned(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """The astronaut photo turned counter-clockwise on screen about her face."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((0.47 * w, 0.28 * h), degrees, 1.0)
+    return cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def eye_angle(rgb: np.ndarray) -> float:
+    """The eyes' angle in degrees (0: level) of the one face MTCNN finds in `rgb`."""
+    from preprocessing.align import eye_measures
+    from preprocessing.detect import DetectOptions, detect_faces
+
+    (face,) = detect_faces(rgb, DetectOptions(detector="mtcnn"))
+    return eye_measures(face.landmarks)[3]
+
+
 def save(rgb: np.ndarray, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path, quality=95)

@@ -45,6 +45,15 @@ def build_cyclegan(cfg):
         assert G.face_to_emoji(x).shape == x.shape and D.emoji(x).dim() == 4
 
 
+def build_avatar(cfg):
+    from img2caricature.avatar.space import ParamSpace
+    from img2caricature.train.avatar import build_nets
+
+    space = ParamSpace(["skin", "hair"], [["light", "dark"], ["short", "long", "none"]], ["skin", "hair"], {})
+    nets = build_nets(torch.nn.Identity(), 16, space, cfg, torch.device("cpu"))
+    assert sum(p.numel() for p in nets.e.parameters()) > 0 and sum(p.numel() for p in nets.c.parameters()) > 0
+
+
 def build_source(path):
     from crawlers.source import load_source
 
@@ -54,19 +63,22 @@ def build_source(path):
 
 def stages():
     from crawlers.source import SourceConfig
+    from img2caricature.train.avatar import AvatarConfig
     from img2caricature.train.cyclegan import CycleGANConfig
     from img2caricature.train.dtn import DTNConfig
     from img2caricature.train.encoder import EncoderTrainConfig
 
     return {"dtn": (DTNConfig, build_dtn), "encoder": (EncoderTrainConfig, build_encoder),
-            "cyclegan": (CycleGANConfig, build_cyclegan), "sources": (SourceConfig, None)}
+            "cyclegan": (CycleGANConfig, build_cyclegan), "sources": (SourceConfig, None),
+            "avatar": (AvatarConfig, build_avatar)}
 
 
-PACKAGED = [(stage, name) for stage in ("dtn", "encoder", "cyclegan", "sources") for name in packaged_configs(stage)]
+PACKAGED = [(stage, name) for stage in ("dtn", "encoder", "cyclegan", "sources", "avatar")
+            for name in packaged_configs(stage)]
 
 
 def test_every_stage_ships_configs():
-    assert {s for s, _ in PACKAGED} == {"dtn", "encoder", "cyclegan", "sources"}
+    assert {s for s, _ in PACKAGED} == {"dtn", "encoder", "cyclegan", "sources", "avatar"}
     assert len(PACKAGED) >= 9 and ("dtn", "compact") in PACKAGED and ("encoder", "compact") in PACKAGED
     folder = resources.files("img2caricature") / "configs"
     assert {d.name for d in folder.iterdir() if d.is_dir() and d.name != "__pycache__"} == set(stages())

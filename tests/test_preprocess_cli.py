@@ -10,7 +10,7 @@ import pytest
 from img2caricature import dataset
 from img2caricature.cli import main
 from tests.conftest import SHARED_DATA
-from tests.preprocess_photos import astronaut, save, save_corrupt, two_faces
+from tests.preprocess_photos import astronaut, eye_angle, save, save_corrupt, turned, two_faces
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +64,23 @@ def test_flat_folder_with_identity_list(tmp_path, capsys):
     (["preprocess", "{tmp}", "--size", "100"], "152x152"),
     (["preprocess", "{tmp}", "--margin", "-1"], "--margin"),
     (["preprocess", "{tmp}", "--identities", "{tmp}/nope.txt"], "identity list not found"),
+    (["preprocess", "{tmp}", "--align", "--detector", "haar"], "--align needs MTCNN's landmarks"),
 ])
 def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
     code = main([a.format(tmp=tmp_path) for a in argv])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_align_levels_the_eyes(tmp_path, capsys):
+    face = astronaut(512)
+    for degrees in (-25, 25):
+        save(turned(face, degrees), tmp_path / "in" / "p1" / f"tilted{degrees}.jpg")
+    out = tmp_path / "faces.h5"
+    code = main(["preprocess", str(tmp_path / "in"), "--out", str(out), "--align", "--workers", "1", "--no-progress"])
+    assert code == 0 and dataset.info(out).count == 2
+    for crop in dataset.read_column(out, "images"):
+        assert abs(eye_angle(crop)) < 5
 
 
 def test_no_face_anywhere_is_a_user_error(tmp_path, capsys):

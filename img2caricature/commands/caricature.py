@@ -15,31 +15,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="a dtn.pt or cyclegan.pt snapshot (default: the model shipped in the package)")
     p.add_argument("--size", type=int, default=256, help="side of the emoji PNG in pixels (default 256)")
     p.add_argument("--side-by-side", action="store_true", help="write the photo's face crop and the emoji together")
-    p.add_argument("--all-faces", action="store_true", help="an emoji for every face (default: the largest)")
+    p.add_argument("--detector", choices=("mtcnn", "haar", "cascade"), default="mtcnn",
+                   help="mtcnn: facenet-pytorch's MTCNN, eyes levelled by its landmarks (default); haar: OpenCV's "
+                        "cascade, as the training crops were found; cascade: haar first, mtcnn on a miss")
+    p.add_argument("--all-faces", action="store_true",
+                   help="an emoji for every face (default: the most prominent, i.e. largest and most central)")
     p.add_argument("--no-detect", action="store_true", help="use the whole image (centre square) as the face")
-    p.add_argument("--min-face", type=at_least(1), default=32, help="smallest face to use, in pixels (default 32)")
+    p.add_argument("--min-face", type=at_least(1), default=24,
+                   help="smallest face to use: side of its box in photo pixels (default 24)")
     add_device(p)
-
-
-def crop_finder(no_detect: bool = False, all_faces: bool = False, min_face: int = 32):
-    """photo -> face crops, with preprocessing's detector and crop. For the largest face the
-    photo is searched on a 320-px copy with a coarser scale step (about 3x faster); with
-    --all-faces at the dataset's setting, so smaller faces are found too. Boxes map back to
-    the photo and are cropped exactly as the training faces were."""
-    from img2caricature.images import ImageError, resize_square
-    from preprocessing.detect import DetectOptions, FaceOptions, find_faces
-
-    if no_detect:
-        return lambda rgb: [resize_square(rgb, 152)]
-    detect = DetectOptions() if all_faces else DetectOptions(max_side=320, scale_factor=1.2)
-    options = FaceOptions(detect=detect, min_face=min_face, policy="all" if all_faces else "largest")
-
-    def find(rgb):
-        result = find_faces(rgb, options)
-        if not result.crops:
-            raise ImageError(result.status, "try --no-detect if the photo is already a face crop")
-        return result.crops
-    return find
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from img2caricature.errors import UserError, short_reason
     from img2caricature.images import ImageError
     from img2caricature.runtime import pick_device
+    from preprocessing.finder import crop_finder
 
     if args.size < 8 or args.size > 4096:
         raise UserError(f"--size must be between 8 and 4096, got {args.size}")
@@ -62,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = Outputs(Path(args.out) if args.out else None, single=len(photos) == 1, inputs=photos)
     device = pick_device(args.device)
     model = load_model(args.model, device)
-    find_crops = crop_finder(args.no_detect, args.all_faces, args.min_face)
+    find_crops = crop_finder(args.detector, args.all_faces, args.min_face, args.no_detect)
     failed = len(problems)
     # tqdm.write keeps each message on its own line, clear of the progress bar
     for photo in tqdm(photos, desc="caricature", unit="photo", disable=len(photos) < 2 or not sys.stderr.isatty()):

@@ -14,8 +14,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="data/faces.h5", help="faces dataset to write (default: data/faces.h5)")
     p.add_argument("--identities", metavar="FILE",
                    help="CelebA-style identity list for a flat folder: one 'image identity' per line")
-    p.add_argument("--detector", choices=("haar", "mtcnn"), default="haar",
-                   help="haar: OpenCV's frontal-face cascade (default); mtcnn: facenet-pytorch's MTCNN, better recall")
+    p.add_argument("--detector", choices=("haar", "mtcnn"), default=None,
+                   help="haar: OpenCV's frontal-face cascade (default); mtcnn: facenet-pytorch's MTCNN, better recall, "
+                        "boxes mapped to Haar's framing by its landmarks")
+    p.add_argument("--align", action="store_true",
+                   help="level the eyes with MTCNN's five landmarks, as `caricature` does (uses --detector mtcnn)")
     p.add_argument("--size", type=int, default=152, help="crop side in pixels (default: 152, the dataset format)")
     p.add_argument("--margin", type=float, default=None,
                    help="extra on each side of the detected box, as a fraction of its side (default: 0.3)")
@@ -41,10 +44,10 @@ def options_from_args(args: argparse.Namespace):
     from preprocessing.detect import CropOptions, DetectOptions, FaceOptions
 
     face = FaceOptions()
-    detect = DetectOptions(detector=args.detector, eye_check=args.eye_check)
+    detect = DetectOptions(detector=args.detector or ("mtcnn" if args.align else "haar"), eye_check=args.eye_check)
     if args.min_neighbors is not None:
         detect = replace(detect, min_neighbors=args.min_neighbors)
-    crop = CropOptions(size=args.size)
+    crop = CropOptions(size=args.size, level=args.align)
     if args.margin is not None:
         crop = replace(crop, margin=args.margin)
     return replace(face, detect=detect, crop=crop,
@@ -65,8 +68,10 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError("--min-per-identity must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
-    if args.eye_check and args.detector != "haar":
+    if args.eye_check and (args.detector == "mtcnn" or args.align):
         raise UserError("--eye-check works with --detector haar only")
+    if args.align and args.detector == "haar":
+        raise UserError("--align needs MTCNN's landmarks: use --detector mtcnn (or leave --detector out)")
 
 
 def run(args: argparse.Namespace) -> int:

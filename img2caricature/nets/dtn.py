@@ -20,6 +20,7 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     input_size: int = 64
     widths: tuple[int, ...] = (32, 64, 128, 256)
+    outputs: int = 3                      # the DTN's three classes; 1 for a plain real/fake D
 
 
 def _upsample_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -56,7 +57,7 @@ FROM_SOURCE, FROM_TARGET, REAL_TARGET = 0, 1, 2
 
 
 class Discriminator(nn.Module):
-    """D: (B, 3, S, S) -> (B, 3) logits over FROM_SOURCE, FROM_TARGET, REAL_TARGET."""
+    """D: (B, 3, S, S) -> (B, 3) logits over FROM_SOURCE, FROM_TARGET, REAL_TARGET (or `outputs` logits)."""
 
     def __init__(self, cfg: DiscriminatorConfig):
         super().__init__()
@@ -69,7 +70,7 @@ class Discriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.LeakyReLU(0.2, True))
             c, size = width, size // 2
-        layers += [nn.Conv2d(c, 3, size, 1, 0), nn.Flatten()]
+        layers += [nn.Conv2d(c, cfg.outputs, size, 1, 0), nn.Flatten()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
