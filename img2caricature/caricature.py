@@ -59,7 +59,7 @@ def collect_inputs(args: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return unique, problems
 
 
-_OWN_OUTPUT = re.compile(r"\.emoji(-\d+)?\.png$", re.IGNORECASE)
+_OWN_OUTPUT = re.compile(r"\.(emoji|avatar)(-\d+)?\.png$", re.IGNORECASE)  # caricature's and avatar's
 
 
 def is_own_output(path: Path) -> bool:
@@ -68,7 +68,7 @@ def is_own_output(path: Path) -> bool:
 
 @dataclass
 class Outputs:
-    """Where each emoji goes: beside the photo, or into a folder / file given by -o.
+    """Where each emoji (or avatar: `label`) goes: beside the photo, or into a folder / file given by -o.
 
     Never onto an input, and never two photos onto one file: a name already taken in this
     run (x.jpg and x.png both want x.emoji.png) gets the photo's extension (x.png.emoji.png),
@@ -76,13 +76,14 @@ class Outputs:
     out: Path | None
     single: bool
     inputs: list[Path] = field(default_factory=list)
+    label: str = "emoji"
     _taken: set[Path] = field(default_factory=set, init=False)
     _bases: dict[Path, Path] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._taken = {_key(p) for p in self.inputs}
         if self._single_file() and _key(self.out) in self._taken:
-            raise UserError(f"-o {self.out} is an input photo: its emoji would replace it; choose another name")
+            raise UserError(f"-o {self.out} is an input photo: its {self.label} would replace it; choose another name")
 
     def _single_file(self) -> bool:
         return self.single and self.out is not None and self.out.suffix.lower() == ".png"
@@ -109,10 +110,10 @@ class Outputs:
             yield self.out
         folder = photo.parent if self.out is None or self._single_file() else self.out
         ext = photo.suffix.lstrip(".").lower()
-        yield folder / f"{photo.stem}.emoji.png"
-        yield folder / f"{photo.stem}.{ext}.emoji.png"
+        yield folder / f"{photo.stem}.{self.label}.png"
+        yield folder / f"{photo.stem}.{ext}.{self.label}.png"
         for n in itertools.count(2):
-            yield folder / f"{photo.stem}.{ext}.{n}.emoji.png"
+            yield folder / f"{photo.stem}.{ext}.{n}.{self.label}.png"
 
 
 def _key(path: Path) -> Path:

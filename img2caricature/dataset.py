@@ -127,17 +127,22 @@ class _Transactional:
     def closed(self) -> bool:
         return self.raw.closed
 
-    def commit(self) -> None:
+    def flush(self) -> None:
+        """Flush; if the disk refused a write since the last commit, go back to that commit."""
         self.file.flush()
         failure = self.raw.failure
         if failure is None:
-            self.raw.commit()
             return
         self.file.close()  # HDF5 finishes into the undo file's overlay, never onto the disk
         self.raw.rollback()
         self.raw.close()
         raise DiskError(f"{self.path}: {failure.strerror or failure} while writing; "
                         f"the file is as it was before, {self.on_rollback}")
+
+    def commit(self) -> None:
+        """Flush, and make what is on disk the state a later failure goes back to."""
+        self.flush()
+        self.raw.commit()
 
     def close(self) -> None:
         if self.closed:
@@ -147,6 +152,8 @@ class _Transactional:
         finally:
             if not self.closed:
                 self.file.close()
+                if self.raw.failure is not None:  # a write HDF5 makes on closing: the flushed file stands
+                    self.raw.rollback()
                 self.raw.close()
 
     def __enter__(self) -> "_Transactional":
@@ -277,9 +284,9 @@ class Writer:
             ds = self.file[name]
             ds.resize(start + n_new, axis=0)
             ds[start:] = values
-        self._t.commit()  # the records are on disk ...
+        self._t.flush()  # the records are on disk ...
         self.file.attrs["count"] = start + n_new
-        self._t.commit()  # ... before the count that makes them visible
+        self._t.commit()  # ... before the count that makes them visible (a refused write undoes both)
         self._note_committed()
         return start + n_new
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from img2caricature.commands.options import add_device
+from img2caricature.commands.options import add_device, at_least
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=256, help="side of the PNG in pixels (default 256)")
     p.add_argument("--all-faces", action="store_true", help="an avatar for every face (default: the largest)")
     p.add_argument("--no-detect", action="store_true", help="use the whole image (centre square) as the face")
-    p.add_argument("--min-face", type=int, default=32, help="smallest face to use, in pixels (default 32)")
+    p.add_argument("--min-face", type=at_least(1), default=32, help="smallest face to use, in pixels (default 32)")
     add_device(p)
 
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from img2caricature.errors import UserError
+    from img2caricature.errors import UserError, short_reason
     from img2caricature.images import ImageError
 
     if args.size < 16 or args.size > 1024:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
 
     from img2caricature.avatar.model import load_avatar_model
-    from img2caricature.caricature import collect_inputs
+    from img2caricature.caricature import Outputs, collect_inputs
     from preprocessing.finder import crop_finder
     from img2caricature.runtime import pick_device
 
@@ -62,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     failed += len(problems)
     if not photos:
         return 1 if failed else 0
+    outputs = Outputs(out, single=False, inputs=photos, label="avatar")  # never onto an input, never shared
     device = pick_device(args.device)
     model = load_avatar_model(args.model, device)
     find_crops = crop_finder(getattr(args, "detector", "mtcnn"), args.all_faces, args.min_face, args.no_detect)
     for photo in tqdm(photos, desc="avatar", unit="photo", disable=len(photos) < 2 or not sys.stderr.isatty()):
         try:
-            for written in avatar_photo(photo, model, find_crops, out, args.size, device):
+            for written in avatar_photo(photo, model, find_crops, outputs, args.size, device):
                 tqdm.write(str(written), file=sys.stdout)
         except ImageError as err:
             failed += 1
@@ -75,16 +76,24 @@ def run(args: argparse.Namespace) -> int:
         except OSError as err:
             failed += 1
             tqdm.write(f"{photo}: could not write the avatar ({err.strerror})", file=sys.stderr)
+        except Exception as err:  # anything else is still this photo's failure: the rest get done
+            if getattr(args, "debug", False):
+                raise
+            failed += 1
+            tqdm.write(f"{photo}: failed ({short_reason(err)})", file=sys.stderr)
     return 1 if failed else 0
 
 
 def avatar_photo(photo, model, find_crops, out, size: int, device) -> list:
-    """One photo -> the files of an avatar per face found (ImageError for a bad photo)."""
+    """One photo -> the files of an avatar per face found (ImageError for a bad photo). `out`:
+    an Outputs (unique names), or a folder / None (beside the photo)."""
+    from img2caricature.caricature import Outputs
     from img2caricature.images import read_image
 
+    outputs = out if isinstance(out, Outputs) else Outputs(out, single=False, inputs=[photo], label="avatar")
     written = []
     for i, traits in enumerate(model.traits(find_crops(read_image(photo)), device)):
-        base = (out or photo.parent) / f"{photo.stem}.avatar{'' if i == 0 else f'-{i}'}"
+        base = outputs.path_for(photo, i).with_suffix("")  # x.avatar.png -> x.avatar (+ .json, .svg, .png)
         written += write_avatar(traits, base, size)
     return written
 
