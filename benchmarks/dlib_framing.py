@@ -18,25 +18,16 @@ import torch
 
 from img2caricature import checkpoint, dataset
 from img2caricature.evaluate.heldout import heldout_identities
+from img2caricature.metrics import cosine_similarity_matrix, roc_auc
 from img2caricature.nets.encoder import encoder_from_snapshot, dlib_encoder_snapshot
 from img2caricature.train.common import map_batches
 
 
-def roc_auc(scores: np.ndarray, same: np.ndarray) -> float:
-    """Probability that a same-person pair scores above a different-person pair (ties half)."""
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores[np.diff(np.sort(scores), prepend=np.nan) == 0]):
-        ranks[scores == value] = ranks[scores == value].mean()
-    n_pos, n_neg = same.sum(), (~same).sum()
-    return float((ranks[same].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def verification_auc(embeddings: np.ndarray, labels: np.ndarray) -> float:
-    e = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-    i, j = np.triu_indices(len(e), 1)
-    return roc_auc(-np.linalg.norm(e[i] - e[j], axis=1), labels[i] == labels[j])
+    """Same-vs-different ROC AUC over every pair, scored by cosine similarity."""
+    sim = cosine_similarity_matrix(torch.from_numpy(embeddings), torch.from_numpy(embeddings)).numpy()
+    i, j = np.triu_indices(len(embeddings), 1)
+    return roc_auc(sim[i, j], labels[i] == labels[j])
 
 
 def main() -> None:

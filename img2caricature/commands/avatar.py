@@ -30,10 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tqdm import tqdm
-
-    from img2caricature.errors import UserError, short_reason
-    from img2caricature.images import ImageError
+    from img2caricature.commands.per_photo import for_each_photo
+    from img2caricature.errors import UserError
 
     if args.size < 16 or args.size > 1024:
         raise UserError(f"--size must be between 16 and 1024 (what the avatar server draws), got {args.size}")
@@ -65,22 +63,10 @@ def run(args: argparse.Namespace) -> int:
     outputs = Outputs(out, single=False, inputs=photos, label="avatar")  # never onto an input, never shared
     device = pick_device(args.device)
     model = load_avatar_model(args.model, device)
-    find_crops = crop_finder(getattr(args, "detector", "mtcnn"), args.all_faces, args.min_face, args.no_detect)
-    for photo in tqdm(photos, desc="avatar", unit="photo", disable=len(photos) < 2 or not sys.stderr.isatty()):
-        try:
-            for written in avatar_photo(photo, model, find_crops, outputs, args.size, device):
-                tqdm.write(str(written), file=sys.stdout)
-        except ImageError as err:
-            failed += 1
-            tqdm.write(f"{photo}: {err.reason}" + (f" ({err.detail})" if err.detail else ""), file=sys.stderr)
-        except OSError as err:
-            failed += 1
-            tqdm.write(f"{photo}: could not write the avatar ({err.strerror})", file=sys.stderr)
-        except Exception as err:  # anything else is still this photo's failure: the rest get done
-            if getattr(args, "debug", False):
-                raise
-            failed += 1
-            tqdm.write(f"{photo}: failed ({short_reason(err)})", file=sys.stderr)
+    find_crops = crop_finder("mtcnn", args.all_faces, args.min_face, args.no_detect)  # caricature's default
+    failed += for_each_photo(photos, "avatar",
+                             lambda photo: avatar_photo(photo, model, find_crops, outputs, args.size, device),
+                             "avatar", getattr(args, "debug", False))
     return 1 if failed else 0
 
 

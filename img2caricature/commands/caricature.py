@@ -29,11 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from img2caricature.caricature import Outputs, caricature_photo, collect_inputs, load_model
-    from img2caricature.errors import UserError, short_reason
-    from img2caricature.images import ImageError
+    from img2caricature.commands.per_photo import for_each_photo
+    from img2caricature.errors import UserError
     from img2caricature.runtime import pick_device
     from preprocessing.finder import crop_finder
 
@@ -48,21 +46,8 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model = load_model(args.model, device)
     find_crops = crop_finder(args.detector, args.all_faces, args.min_face, args.no_detect)
-    failed = len(problems)
-    # tqdm.write keeps each message on its own line, clear of the progress bar
-    for photo in tqdm(photos, desc="caricature", unit="photo", disable=len(photos) < 2 or not sys.stderr.isatty()):
-        try:
-            for path in caricature_photo(photo, model, find_crops, outputs, args.size, args.side_by_side, device):
-                tqdm.write(str(path), file=sys.stdout)
-        except ImageError as err:
-            failed += 1
-            tqdm.write(f"{photo}: {err.reason}" + (f" ({err.detail})" if err.detail else ""), file=sys.stderr)
-        except OSError as err:
-            failed += 1
-            tqdm.write(f"{photo}: could not write the emoji ({err.strerror})", file=sys.stderr)
-        except Exception as err:  # anything else is still this photo's failure: the rest get done
-            if getattr(args, "debug", False):
-                raise
-            failed += 1
-            tqdm.write(f"{photo}: failed ({short_reason(err)})", file=sys.stderr)
+    failed = len(problems) + for_each_photo(
+        photos, "caricature",
+        lambda photo: caricature_photo(photo, model, find_crops, outputs, args.size, args.side_by_side, device),
+        "emoji", getattr(args, "debug", False))
     return 1 if failed else 0
