@@ -125,9 +125,9 @@ def _cascade(name: str):
 
 @functools.lru_cache(maxsize=None)
 def _mtcnn():
-    from facenet_pytorch import MTCNN  # weights ship inside the package
+    from preprocessing.mtcnn import MTCNN  # facenet-pytorch's nets and weights, without its slow import
 
-    return MTCNN(keep_all=True, device="cpu")
+    return MTCNN()
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -181,20 +181,18 @@ def _mtcnn_detect(rgb: np.ndarray, opt: DetectOptions) -> list[Box]:
     net = _mtcnn()
     # Faces smaller than the pyramid's start are still often found; starting lower costs
     # time on every photo. Never above the short side, or a panorama would get no pyramid.
-    net.min_face_size = max(12.0, min(max(h, w) * opt.mtcnn_min_fraction, min(h, w)))
+    min_face_size = max(12.0, min(max(h, w) * opt.mtcnn_min_fraction, min(h, w)))
     # One thread: MTCNN is hundreds of tiny ops, and on a busy 2-core machine each op's wait
     # for a second thread made it 6x slower (docs/DETECTION.md).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.inference_mode():
-            found, probs, points = net.detect(rgb, landmarks=True)
+            found = net.detect(rgb, min_face_size)
     finally:
         torch.set_num_threads(threads)
-    if found is None:
-        return []
     boxes = []
-    for p, marks in zip(probs, points):
+    for p, marks in zip(found.probs, found.landmarks):
         if p < opt.mtcnn_threshold:
             continue
         f = landmark_framing(marks, level=False)  # the Haar box this face would have had
