@@ -1,7 +1,8 @@
 """`img2car caricature` latency: per photo with the model loaded (read, detect, crop, f, g,
 upscale, write PNG), for each detector choice and for the old default (Haar on a 320-px
 copy), interleaved in one run so their ratios hold on a busy machine; then the cold start
-of the whole CLI with the default and with `--detector haar`. Targets on a 2-core CPU:
+of the whole CLI with the default and with `--detector haar`, interleaved with a bare
+`python -c "import torch"` (the floor no CLI start goes under). Targets on a 2-core CPU:
 <= 80 ms per photo warm with the default, <= 3 s cold.
 
 Besides wall time, CPU time: on a machine busy with other jobs it stays close to what the
@@ -40,7 +41,7 @@ def main() -> None:
     p.add_argument("--model", default=None, help="default: the model shipped in the package")
     p.add_argument("--photo", default="examples/astronaut.jpg")
     p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--cold-repeats", type=int, default=3)
+    p.add_argument("--cold-repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="torch threads for f and g (default 2, as the CLI on 2 cores)")
     args = p.parse_args()
 
@@ -74,21 +75,24 @@ def main() -> None:
             print(f"  {name:28s} wall median {1000 * statistics.median(t):6.1f} ms, best {1000 * min(t):6.1f} ms "
                   f"({statistics.median(t) / old:.2f}x old);  CPU median {1000 * c:6.1f} ms ({c / old_cpu:.2f}x old)")
 
-        print("cold CLI start to emoji written:")
-        for extra in ([], ["--detector", "haar"]):
-            cold, cold_cpu = [], []
-            cmd = [sys.executable, "-m", "img2caricature", "caricature", args.photo, "-o", str(Path(tmp) / "cold.png"),
-                   *extra]
-            if args.model:
-                cmd += ["--model", args.model]
-            for _ in range(args.cold_repeats):
+        cli = [sys.executable, "-m", "img2caricature", "caricature", args.photo, "-o", str(Path(tmp) / "cold.png"),
+               *(["--model", args.model] if args.model else [])]
+        commands = {"python -c 'import torch'": [sys.executable, "-c", "import torch"],
+                    "default (mtcnn)": cli, "--detector haar": [*cli, "--detector", "haar"]}
+        cold = {name: ([], []) for name in commands}
+        for _ in range(args.cold_repeats):  # interleaved, so a busy machine weighs on each alike
+            for name, cmd in commands.items():
                 start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
                 subprocess.run(cmd, check=True, capture_output=True)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cold.append(time.perf_counter() - start)
-                cold_cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-            print(f"  {' '.join(extra) or 'default (mtcnn)':28s} wall median {statistics.median(cold):.2f} s, "
-                  f"best {min(cold):.2f} s;  CPU median {statistics.median(cold_cpu):.2f} s")
+                cold[name][0].append(time.perf_counter() - start)
+                cold[name][1].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        floor = [statistics.median(times) for times in cold["python -c 'import torch'"]]
+        print(f"cold CLI start to emoji written ({args.cold_repeats} runs each; importing torch is the floor):")
+        for name, (wall, cpu_s) in cold.items():
+            w, c = statistics.median(wall), statistics.median(cpu_s)
+            print(f"  {name:28s} wall median {w:.2f} s, best {min(wall):.2f} s ({w / floor[0]:.2f}x torch);  "
+                  f"CPU median {c:.2f} s, best {min(cpu_s):.2f} s ({c / floor[1]:.2f}x torch)")
 
 
 if __name__ == "__main__":
