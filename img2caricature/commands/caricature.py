@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import torch
+
     from img2caricature.caricature import Outputs, caricature_photo, collect_inputs, load_model
     from img2caricature.commands.per_photo import for_each_photo
     from img2caricature.errors import UserError
@@ -44,10 +46,19 @@ def run(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     outputs = Outputs(Path(args.out) if args.out else None, single=len(photos) == 1, inputs=photos)
     device = pick_device(args.device)
-    model = load_model(args.model, device)
-    find_crops = crop_finder(args.detector, args.all_faces, args.min_face, args.no_detect)
-    failed = len(problems) + for_each_photo(
-        photos, "caricature",
-        lambda photo: caricature_photo(photo, model, find_crops, outputs, args.size, args.side_by_side, device),
-        "emoji", getattr(args, "debug", False))
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and len(photos) == 1:
+        # One photo is one small pass of f and g: a second thread mostly waits for its share, which
+        # cost 0.1-0.8 s of CPU on the busy 2-core machine, a sixth of the cold start
+        # (docs/DETECTION.md). The emoji come out the same (520 photos checked on 1 and 2 threads).
+        torch.set_num_threads(1)
+    try:
+        model = load_model(args.model, device)
+        find_crops = crop_finder(args.detector, args.all_faces, args.min_face, args.no_detect)
+        failed = len(problems) + for_each_photo(
+            photos, "caricature",
+            lambda photo: caricature_photo(photo, model, find_crops, outputs, args.size, args.side_by_side, device),
+            "emoji", getattr(args, "debug", False))
+    finally:
+        torch.set_num_threads(threads)  # as it was, for a caller that runs more in this process
     return 1 if failed else 0
