@@ -42,7 +42,8 @@ def main() -> None:
     p.add_argument("--photo", default="examples/astronaut.jpg")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--cold-repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=2, help="torch threads for f and g (default 2, as the CLI on 2 cores)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch threads for f and g (default 2, as the CLI given several photos on 2 cores; one: 1)")
     args = p.parse_args()
 
     from img2caricature.caricature import Outputs, caricature_photo, load_model
