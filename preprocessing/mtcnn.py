@@ -1,7 +1,7 @@
 """MTCNN (Zhang et al. 2016) with facenet-pytorch's weights, without importing facenet-pytorch.
 
 `import facenet_pytorch` imports torchvision for one NMS call, and torchvision's import pulls
-in `torch._dynamo`: about 1.7 s of CPU, more than half of `img2car caricature`'s cold start
+in `torch._dynamo`: about 2 s of CPU, over 40% of `img2car caricature`'s cold start
 (docs/DETECTION.md). Here the same three networks run on the weight files facenet-pytorch
 ships (`facenet_pytorch/data/{p,r,o}net.pt`, found without importing the package), through
 the same cascade as its `detect_face` (facenet-pytorch 2.5.3, MIT licence, Tim Esler), with
@@ -50,10 +50,7 @@ class MTCNN:
 
     def __init__(self) -> None:
         folder = weights_dir()
-        # contiguous, as in facenet-pytorch's modules once `load_state_dict` has copied them in
-        self.p, self.r, self.o = ({k: v.contiguous() for k, v in torch.load(folder / f"{name}.pt", map_location="cpu",
-                                                                             weights_only=True).items()}
-                                  for name in ("pnet", "rnet", "onet"))
+        self.p, self.r, self.o = (_weights(folder / f"{name}.pt") for name in ("pnet", "rnet", "onet"))
 
     def detect(self, rgb: np.ndarray, min_face_size: float = 20.0) -> Detections:
         """An RGB uint8 (H, W, 3) photo -> its faces (facenet-pytorch's `MTCNN(keep_all=True)
@@ -69,6 +66,11 @@ class MTCNN:
 
 
 # ---- the networks (facenet-pytorch's PNet, RNet, ONet as functions of their state dicts) ----
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    # contiguous, as in facenet-pytorch's modules once `load_state_dict` has copied them in
+    return {k: v.contiguous() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()}
+
 
 def _block(x: torch.Tensor, w: dict, n: int, pool: tuple[int, int] | None) -> torch.Tensor:
     x = F.prelu(F.conv2d(x, w[f"conv{n}.weight"], w[f"conv{n}.bias"]), w[f"prelu{n}.weight"])
