@@ -36,16 +36,16 @@ from img2caricature import checkpoint, dataset, losses
 from img2caricature.avatar.face_encoder import f_from_record, f_record
 from img2caricature.avatar.features import encode_records
 from img2caricature.avatar.space import ParamSpace, read_space
+from img2caricature.batches import map_batches, random_batch
 from img2caricature.errors import UserError
+from img2caricature.grids import first_per_identity, save_pairs
 from img2caricature.nets.avatar import (ImitatorConfig, ImitatorKind, ParamEncoder, ParamEncoderConfig, Relaxation,
                                         build_discriminator, build_imitator, parameter_loss, relax)
 from img2caricature.nets.dtn import init_dcgan
 from img2caricature.runtime import log
+from img2caricature.split import split_faces_by_heldout
 from img2caricature.train import run
-from img2caricature.train.common import map_batches, random_batch
-from img2caricature.train.dtn import frozen
-from img2caricature.train.samples import save_pairs
-from img2caricature.train.split import first_per_identity, split_faces_by_heldout
+from img2caricature.train.common import frozen
 
 Renderer = Callable[[dict[str, str]], np.ndarray]   # traits by name -> uint8 (152, 152, 3) render
 
