@@ -119,6 +119,15 @@ def test_the_configs_are_package_data():
     assert configs and configs <= shipped and (package / "models" / "default.pt") in shipped
 
 
+def test_the_checkouts_configs_folder_is_the_packages():
+    """The top-level configs/ is a link to the package's, never a second copy that could drift
+    (a wheel holds the configs once: img2caricature/configs)."""
+    link = ROOT / "configs"
+    if not link.exists() and not link.is_symlink():
+        pytest.skip("no top-level configs/ here (an unpacked sdist)")
+    assert link.is_symlink() and link.resolve() == (ROOT / "img2caricature" / "configs").resolve()
+
+
 def test_the_shipped_default_model_loads_and_caricatures_a_photo(tmp_path, capsys):
     from img2caricature import registry
     from img2caricature.caricature import default_model_path
