@@ -51,7 +51,7 @@ Renderer = Callable[[dict[str, str]], np.ndarray]   # traits by name -> uint8 (1
 
 
 @dataclass
-class AvatarConfig:
+class AvatarConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, keep_states, seed, threads
     # what the model sets (empty: every parameter the crawl varied)
     traits: tuple[str, ...] = ()
     f: str = "default"                 # the face encoder, by name or encoder.pt path
@@ -84,14 +84,7 @@ class AvatarConfig:
     heldout_avatars: int = 256         # crawled avatars no phase trains on (imitator and e accuracy)
     max_avatars: int = 0               # use only the crawl's first N records (0: all); evaluate with --crawl-limit N
     cache_dir: str = "data/f-cache"    # f of photos and avatars, kept across runs ("" : not kept)
-    # bookkeeping
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_states: int = 2
-    n_samples: int = 8
-    seed: int = 0
-    threads: int = 0
+    n_samples: int = 8                 # photos in a sample grid (the other bookkeeping keys: run.Schedule's)
 
 
 @dataclass
