@@ -92,8 +92,6 @@ def test_a_photo_shows_its_face_and_emoji_to_download(page, tmp_path):
     assert page.locator("#results img.face").count() == 1
     page.wait_for_function("document.body.dataset.latencyMs")
     assert page.locator("#status").inner_text().startswith("1 face, ")
-    if os.environ.get("IMG2CAR_SCREENSHOT"):
-        page.screenshot(path=os.environ["IMG2CAR_SCREENSHOT"])
     with page.expect_download() as download:
         page.get_by_text("Download PNG").click()
     assert download.value.suggested_filename == "astronaut.emoji.png"
@@ -105,6 +103,8 @@ def test_a_photo_shows_its_face_and_emoji_to_download(page, tmp_path):
     page.wait_for_function("() => { const i = document.querySelector('#avatar-svg img');"
                            " return i && i.complete && i.naturalWidth > 0; }")
     assert page.locator("#avatar").is_visible()
+    if os.environ.get("IMG2CAR_SCREENSHOT"):
+        page.screenshot(path=os.environ["IMG2CAR_SCREENSHOT"], full_page=True)
     with page.expect_download() as download:
         page.get_by_text("Download parameters (JSON)").click()
     assert download.value.suggested_filename == "astronaut.avatar.json"
