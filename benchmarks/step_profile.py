@@ -33,59 +33,68 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
     return statistics.median(times)
 
 
-def matmul_flops_per_s(n: int = 2048, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
-    """Dense n x n matmul FLOP/s (2 n^3 per product): the best of repeated timed products for
-    about `seconds`, so a neighbour's burst lowers the figure less than a mean would."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.mm(a, b)
-    best, spent = float("inf"), 0.0
-    while spent < seconds:
+class MatmulPeak:
+    """Dense n x n float32 matmul FLOP/s (2 n^3 per product): the best of products timed now and
+    then through a run (between its steps too), so it is sampled in the same moments, busy or
+    quiet, as the steps it is compared with."""
+
+    def __init__(self, n: int = 2048, dtype: torch.dtype = torch.float32):
+        self.a, self.b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        self.flops, self.best = 2 * n**3, float("inf")
+        torch.mm(self.a, self.b)
+
+    def sample(self, seconds: float = 0.0) -> None:
+        """One timed product, or as many as fit in `seconds`."""
+        spent = 0.0
+        while True:
+            start = time.perf_counter()
+            torch.mm(self.a, self.b)
+            took = time.perf_counter() - start
+            self.best, spent = min(self.best, took), spent + took
+            if spent >= seconds:
+                return
+
+    @property
+    def flops_per_s(self) -> float:
+        return self.flops / self.best
+
+
+def timed_backward(make_loss: Callable[[], torch.Tensor], repeats: int) -> tuple[float, int]:
+    """(median seconds, FLOPs) of the backward pass alone: the forward runs untimed each time."""
+    times, flops = [], 0
+    for i in range(repeats + 1):
+        loss = make_loss()
         start = time.perf_counter()
-        torch.mm(a, b)
-        took = time.perf_counter() - start
-        best, spent = min(best, took), spent + took
-    return 2 * n**3 / best
+        if i == 0:
+            flops = count_flops(loss.backward)
+        else:
+            loss.backward()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), flops
 
 
-def step_parts(nets: Nets, batch: Batch, repeats: int = 3) -> dict[str, tuple[float, int]]:
+def step_parts(nets: Nets, batch: Batch, repeats: int = 5) -> dict[str, tuple[float, int]]:
     """(median seconds, FLOPs) of each part of a float32 step, on the step's shapes: g draws
-    2B emoji, D judges 3B images twice (its own step: weight gradients; g's step: input
-    gradients), f encodes B of g's emoji for L_CONST, and the optimizers and the average."""
+    2B emoji, D judges 3B images twice (its own step: gradients for its weights; g's step: for
+    its input only), f encodes B of g's emoji for L_CONST (gradients for its input), then the
+    optimizers and the moving average. Each backward is timed alone, after an untimed forward."""
     g, D, f = nets.g, nets.D, nets.f
     z = torch.cat([batch.f_source, batch.f_target])
     with torch.no_grad():
         images = torch.cat([g(z), batch.target]).contiguous(memory_format=torch.channels_last)  # 3B
         fake = g(batch.f_source)
 
-    def g_forward():
-        with torch.no_grad():
-            g(z)
+    def forward(fn: Callable[[], object]) -> tuple[float, int]:
+        def run():
+            with torch.no_grad():
+                fn()
+        return median_seconds(run, repeats), count_flops(run)
 
-    def g_both():
-        g(z).float().mean().backward()
-
-    def d_forward():
-        with torch.no_grad():
-            D(images)
-
-    def d_both():   # D's step: gradients for D's weights
-        D(images).float().mean().backward()
-
-    def d_input():  # g's step: D frozen, gradients to its input only
+    def d_input_loss():
         D.requires_grad_(False)
-        try:
-            D(images.requires_grad_(True)).float().mean().backward()
-        finally:
-            D.requires_grad_(True)
-            images.requires_grad_(False)
-
-    def f_forward():
-        with torch.no_grad():
-            f.encode(fake)
-
-    def f_input():  # L_CONST: f frozen, gradients to g's emoji
-        f.encode(fake.requires_grad_(True)).float().pow(2).mean().backward()
-        fake.requires_grad_(False)
+        loss = D(images.detach().requires_grad_(True)).float().mean()
+        D.requires_grad_(True)   # the graph is built: only the input needs gradients
+        return loss
 
     opt = torch.optim.Adam(list(g.parameters()) + list(D.parameters()), lr=1e-12)
     for p in list(g.parameters()) + list(D.parameters()):
@@ -96,27 +105,15 @@ def step_parts(nets: Nets, batch: Batch, repeats: int = 3) -> dict[str, tuple[fl
         if nets.g_ema is not None:
             update_ema(nets.g_ema, g, 0.999)
 
-    timed = {"g forward (2B)": g_forward, "g forward + backward": g_both, "D forward (3B)": d_forward,
-             "D forward + backward (weights)": d_both, "D forward + backward (input, g's step)": d_input,
-             "f forward (B, L_CONST)": f_forward, "f forward + backward (input)": f_input,
-             "Adam (g, D) + EMA": optimizers_and_ema}
-    return {name: (median_seconds(fn, repeats), count_flops(fn)) for name, fn in timed.items()}
-
-
-def step_breakdown(parts: dict[str, tuple[float, int]]) -> dict[str, tuple[float, int]]:
-    """The parts as a step runs them: g forward once, its backward once; D forward + weight
-    backward (D's step) and forward + input backward (g's step); f forward + input backward;
-    the optimizers. Backward times are (forward + backward) - forward."""
-    def minus(a: str, b: str) -> tuple[float, int]:
-        return parts[a][0] - parts[b][0], parts[a][1] - parts[b][1]
-
+    d_forward = forward(lambda: D(images))
     return {
-        "g forward": parts["g forward (2B)"],
-        "g backward": minus("g forward + backward", "g forward (2B)"),
-        "D forward x2": (2 * parts["D forward (3B)"][0], 2 * parts["D forward (3B)"][1]),
-        "D backward, weights (D's step)": minus("D forward + backward (weights)", "D forward (3B)"),
-        "D backward, input (g's step)": minus("D forward + backward (input, g's step)", "D forward (3B)"),
-        "f forward (L_CONST)": parts["f forward (B, L_CONST)"],
-        "f backward (L_CONST)": minus("f forward + backward (input)", "f forward (B, L_CONST)"),
-        "Adam + EMA": parts["Adam (g, D) + EMA"],
+        "g forward": forward(lambda: g(z)),
+        "g backward": timed_backward(lambda: g(z).float().mean(), repeats),
+        "D forward x2": (2 * d_forward[0], 2 * d_forward[1]),
+        "D backward, weights (D's step)": timed_backward(lambda: D(images).float().mean(), repeats),
+        "D backward, input (g's step)": timed_backward(d_input_loss, repeats),
+        "f forward (L_CONST)": forward(lambda: f.encode(fake)),
+        "f backward (L_CONST)": timed_backward(
+            lambda: f.encode(fake.detach().requires_grad_(True)).float().pow(2).mean(), repeats),
+        "Adam + EMA": (median_seconds(optimizers_and_ema, repeats), 0),
     }

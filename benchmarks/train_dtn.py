@@ -12,8 +12,8 @@ float32 and bfloat16.
 config's, g gains an upsampling block per doubling and D a stride (its last width repeated).
 For float32 the cached step is then taken apart (benchmarks/step_profile.py): its FLOPs
 counted with torch.utils.flop_counter, its achieved FLOP/s as a share of this machine's dense
-float32 matmul FLOP/s (a 2048x2048 matmul loop, measured before and after the steps), and the
-forward and backward times of f, g and D.
+float32 matmul FLOP/s (the best 2048x2048 product timed before, between and after the steps), and the
+forward and backward times of f, g and D (each timed alone).
 
 All six kinds of step (three precisions, f cached or not) take turns on their own networks
 and each figure is the median step, so a noisy neighbour on a shared machine slows all alike
@@ -39,7 +39,7 @@ from img2caricature.train.common import GANOptimizers, autocast, sub_config
 from img2caricature.train.dtn import Batch, DTNConfig, build_nets, train_step
 from img2caricature.train.encoder import EncoderTrainConfig
 from img2caricature.train.precision import cpu_has_bf16, use_cpu_bf16
-from step_profile import count_flops, matmul_flops_per_s, step_breakdown, step_parts
+from step_profile import MatmulPeak, count_flops, step_parts
 
 PRECISIONS = {"float32": False, "bfloat16": True, "auto": "auto"}
 
@@ -62,8 +62,9 @@ def setup(cfg: DTNConfig, encoder: Encoder, device: torch.device, faces: torch.T
 
 
 def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int,
-            precisions: list[str], sizes: list[int]) -> dict[tuple[int, str, bool], float]:
-    """Source images/s for each (g's output size, precision, f cached)."""
+            precisions: list[str], sizes: list[int], peak: MatmulPeak | None = None
+            ) -> dict[tuple[int, str, bool], float]:
+    """Source images/s for each (g's output size, precision, f cached); `peak` sampled after each step."""
     b = cfg.batch_size
     faces = torch.rand(256, 3, 152, 152, device=device) * 2 - 1
     emoji = torch.rand(256, 3, 152, 152, device=device) * 2 - 1
@@ -90,6 +91,8 @@ def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int,
                 torch.cuda.synchronize()
             if step >= 2:
                 times.append(time.perf_counter() - start)
+            if peak is not None:
+                peak.sample()
     return {key: b / statistics.median(s) for key, s in seconds.items()}
 
 
@@ -136,9 +139,10 @@ def main() -> None:
           f"f input {encoder.cfg.input_size}x{encoder.cfg.input_size} ({encoder.cfg.arch}), channels_last "
           f"{cfg.channels_last}, native bfloat16 {cpu_has_bf16()}, cpu_bf16 = \"auto\" runs {auto} here")
     sizes = args.sizes or [cfg.output_size]
-    peak_before = matmul_flops_per_s() if profile else 0.0
-    speed = measure(cfg, encoder, device, args.steps, args.precisions, sizes)
-    peak = max(peak_before, matmul_flops_per_s()) if profile else 0.0
+    peak = MatmulPeak() if profile else None
+    if peak:
+        peak.sample(2.0)
+    speed = measure(cfg, encoder, device, args.steps, args.precisions, sizes, peak)
     for size in sizes:
         print(f"-- g draws {size}x{size}, D {len(at_size(cfg, size).d_widths)} strides")
         for name in args.precisions:
@@ -162,9 +166,11 @@ def main() -> None:
                 f"{s}px {speed[s, name, True]:.1f}" for s in sizes) +
                 f" ({speed[sizes[-1], name, True] / speed[sizes[0], name, True]:.2f}x of {sizes[0]}px)")
     if profile:
-        print(f"dense float32 matmul (2048x2048, best of a 2 s loop, before and after): {peak / 1e9:.1f} GFLOP/s")
+        peak.sample(2.0)
+        print(f"dense float32 matmul (2048x2048, best product before, between and after the steps): "
+              f"{peak.flops_per_s / 1e9:.1f} GFLOP/s")
         for size in sizes:
-            report_profile(at_size(cfg, size), encoder, device, speed[size, "float32", True], peak)
+            report_profile(at_size(cfg, size), encoder, device, speed[size, "float32", True], peak.flops_per_s)
 
 
 def report_profile(cfg: DTNConfig, encoder: Encoder, device: torch.device, images_per_s: float, peak: float) -> None:
@@ -180,7 +186,7 @@ def report_profile(cfg: DTNConfig, encoder: Encoder, device: torch.device, image
     print(f"-- {cfg.output_size}px float32 cached step: {step:.3f} s, {flops / 1e9:.2f} GFLOP "
           f"(FlopCounterMode), {flops / step / 1e9:.1f} GFLOP/s achieved = {flops / step / peak:.0%} of the matmul peak")
     nets.g.train(), nets.D.train()
-    parts = step_breakdown(step_parts(nets, batch))
+    parts = step_parts(nets, batch)
     for part, (seconds, part_flops) in parts.items():
         rate = f"{part_flops / seconds / 1e9:6.1f} GFLOP/s ({part_flops / seconds / peak:4.0%})" if seconds > 0 else ""
         print(f"   {part:32s} {seconds:6.3f} s ({seconds / step:4.0%} of the step)  {part_flops / 1e9:6.2f} GFLOP  {rate}")
