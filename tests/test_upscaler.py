@@ -1,6 +1,7 @@
 """The learned 2x emoji upscaler: bicubic until trained, g-like faults for its inputs, and a
 short training run that beats bicubic on the pairs it learns from."""
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -47,3 +48,27 @@ def test_a_short_run_learns_to_beat_bicubic_on_its_pairs(tmp_path):
     learned = F.l1_loss(model(low), high)
     bicubic = F.l1_loss(F.interpolate(low, scale_factor=2, mode="bicubic").clamp(-1, 1), high)
     assert learned < 0.97 * bicubic, (float(learned), float(bicubic))
+
+
+def test_caricature_applies_an_upscaler_only_when_asked(tmp_path, capsys, tiny_run):
+    from PIL import Image
+
+    from img2caricature.nets.upscaler import upscaler_snapshot
+    from tests.preprocess_photos import astronaut, save
+    from tests.test_caricature import model as _model, run  # noqa: F401
+
+    dtn = _model.__wrapped__(tiny_run)
+    photo = save(astronaut(320), tmp_path / "face.jpg")
+    up = Upscaler(UpscalerConfig(width=4, blocks=1))
+    torch.nn.init.normal_(up.tail[0].weight, 0, 0.5)        # a visible correction
+    checkpoint.save_atomic(upscaler_snapshot(up), tmp_path / "up.pt")
+    outs = {}
+    for name, extra in (("plain", []), ("upscaled", ["--upscaler", tmp_path / "up.pt"])):
+        code, _, err = run([photo, "--model", dtn, "--no-detect", "-o", tmp_path / f"{name}.png", *extra], capsys)
+        assert code == 0, err
+        with Image.open(tmp_path / f"{name}.png") as img:
+            outs[name] = np.asarray(img).astype(int)
+    assert outs["plain"].shape == outs["upscaled"].shape == (256, 256, 3)
+    assert np.abs(outs["plain"] - outs["upscaled"]).mean() > 2
+    code, _, err = run([photo, "--model", dtn, "--upscaler", dtn, "-o", tmp_path / "x.png"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "not an upscaler checkpoint" in err

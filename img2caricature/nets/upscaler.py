@@ -50,3 +50,25 @@ def upscaler_from_snapshot(snapshot: dict) -> Upscaler:
     model = Upscaler(UpscalerConfig(**snapshot["config"]))
     model.load_state_dict(snapshot["state_dict"])
     return model.eval().requires_grad_(False)
+
+
+class Upscaled(nn.Module):
+    """A translator whose emoji go through the upscaler: photo crops -> emoji at 2x g's size."""
+
+    def __init__(self, translator: nn.Module, upscaler: Upscaler):
+        super().__init__()
+        self.translator, self.upscaler = translator, upscaler
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.upscaler(self.translator(faces))
+
+
+def load_upscaler(path) -> Upscaler:
+    """An upscaler.pt (from benchmarks/upscaler.py train); one-line error for any other file."""
+    from img2caricature import checkpoint
+    from img2caricature.errors import UserError
+
+    snap = checkpoint.load(path)
+    if snap.get("kind") != "upscaler":
+        raise UserError(f"--upscaler {path} is not an upscaler checkpoint (it holds {snap.get('kind') or 'no kind'})")
+    return upscaler_from_snapshot(snap)
