@@ -12,6 +12,7 @@ from img2caricature.batches import map_batches
 from img2caricature.cli import main
 from img2caricature.evaluate import realism
 from img2caricature.evaluate.realism_set import generated_at, per_side_note, real_at, real_records
+from img2caricature.nets.encoder import load_encoder
 from img2caricature.translate import load_translator
 from tests.test_evaluate_cli import TINY_EVAL, models  # noqa: F401  (a fixture)
 
@@ -47,10 +48,11 @@ def test_a_warning_says_when_the_test_half_is_small():
 
 
 def test_evaluate_compares_emoji_at_128_px_by_default(tiny_run, models, tmp_path, monkeypatch):  # noqa: F811
-    seen = []
-    original = realism.c2st
+    seen, features = [], []
+    original, original_kid = realism.c2st, realism.kid
     monkeypatch.setattr(realism, "c2st", lambda gen, real, cfg, device=None: (
         seen.append((gen.clone(), real.clone(), cfg.size)), original(gen, real, cfg, device))[1])
+    monkeypatch.setattr(realism, "kid", lambda gen, real, *a: (features.append((gen, real)), original_kid(gen, real, *a))[1])
     out = tmp_path / "r"
     assert main(["evaluate", "--model", str(models["dtn"]), "--faces", str(tiny_run["faces"]),
                  "--emoji", str(tiny_run["emoji"]), "--out", str(out), "--judge-encoder", str(tiny_run["encoder"])]
@@ -63,6 +65,10 @@ def test_evaluate_compares_emoji_at_128_px_by_default(tiny_run, models, tmp_path
     photos = dataset.to_float(dataset.load_images(tiny_run["faces"], "faces", np.array(data["face_records"])))
     expected = generated_at(map_batches(load_translator(models["dtn"]).eval(), photos), 128)
     assert torch.allclose(gen, expected, atol=1e-5)
+    judge = load_encoder(tiny_run["encoder"]).eval()   # KID: the judge's features of the same 128-px images
+    (gen_features, real_features), = features
+    assert torch.allclose(gen_features, map_batches(judge.encode, expected), atol=1e-4)
+    assert torch.allclose(real_features, map_batches(judge.encode, real), atol=1e-4)
     # real: every held-out emoji, then all the others too (the tiny file has fewer than 2 x 128)
     n_emoji = dataset.info(tiny_run["emoji"]).count
     assert data["realism"]["records"][:len(data["emoji_records"])] == data["emoji_records"]
