@@ -14,6 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder (or a .png file for one photo); default: beside each photo as NAME.emoji.png")
     p.add_argument("--model", default=None, help="a dtn.pt or cyclegan.pt snapshot (default: the model shipped in the package)")
     p.add_argument("--size", type=int, default=256, help="side of the emoji PNG in pixels (default 256)")
+    p.add_argument("--upscaler", default=None, metavar="UPSCALER.pt",
+                   help="a learned 2x emoji upscaler applied to g's emoji before --size's bicubic resize "
+                        "(off by default: it did not beat bicubic by the two-sample test, see docs/MODEL.md)")
     p.add_argument("--side-by-side", action="store_true", help="write the photo's face crop and the emoji together")
     p.add_argument("--detector", choices=("mtcnn", "haar", "cascade"), default="mtcnn",
                    help="mtcnn: facenet-pytorch's MTCNN, eyes levelled by its landmarks (default); haar: OpenCV's "
@@ -45,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     outputs = Outputs(Path(args.out) if args.out else None, single=len(photos) == 1, inputs=photos)
     device = pick_device(args.device)
     model = load_model(args.model, device)
+    if args.upscaler:
+        from img2caricature.nets.upscaler import Upscaled, load_upscaler
+
+        model = Upscaled(model, load_upscaler(args.upscaler).to(device))
     find_crops = crop_finder(args.detector, args.all_faces, args.min_face, args.no_detect)
     failed = len(problems) + for_each_photo(
         photos, "caricature",
