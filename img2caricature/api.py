@@ -103,3 +103,21 @@ def load(model: str | Path | None = None, device: str = "auto") -> Caricaturist:
 
     torch_device = pick_device(device)
     return Caricaturist(load_model(model, torch_device), torch_device)
+
+
+def load_avatar(model: str | Path | None = None, device: str = "cpu"):
+    """Load an avatar model once (the shipped one by default): a callable from a face crop
+    (as `Caricaturist.faces` returns it, or an RGB array) to {"params": every parameter of
+    the avatar engine, by name, "svg": its drawing}; the params are what `img2car avatar
+    --params` re-renders."""
+    from crawlers.avatar_render import full_choice, to_svg
+    from img2caricature.avatar.model import load_avatar_model
+    from img2caricature.runtime import pick_device
+
+    avatar_model = load_avatar_model(model, pick_device(device))
+
+    def make(face) -> dict:
+        crop = np.asarray(Image.fromarray(np.asarray(face)).convert("RGB").resize((FACE_SIZE, FACE_SIZE)))
+        choice = full_choice(avatar_model.traits([crop])[0])
+        return {"params": choice, "svg": to_svg(choice, 256)}
+    return make

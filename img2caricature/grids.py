@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
@@ -26,3 +27,13 @@ def save_pairs(path: Path, lefts: torch.Tensor, rights, pairs_per_row: int = 4, 
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(pairs_grid(lefts, rights, pairs_per_row, size), path)
     return path
+
+
+def first_per_identity(indices: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Up to n records of different people, for sample grids."""
+    seen, chosen = set(), []
+    for i in indices:
+        if labels[i] not in seen:
+            seen.add(labels[i])
+            chosen.append(i)
+    return np.array(chosen[:n] if len(chosen) >= n else list(chosen) + list(indices[:n - len(chosen)]), dtype=np.int64)

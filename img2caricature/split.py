@@ -203,3 +203,12 @@ def describe_faces(split: Split, faces: Path, train: np.ndarray, held: np.ndarra
 def describe_emoji(split: Split, emoji: Path, train: np.ndarray, held: np.ndarray) -> str:
     return (f"emoji: training on {len(train)}, holding out {len(held)} "
             f"[split {split.path}, {section_hash(split.emoji.get(Path(emoji).name))}]")
+
+
+def split_faces_by_heldout(faces: Path, heldout_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Training faces exclude the identities the encoder held out: those stay unseen by every model."""
+    labels = dataset.read_column(faces, "labels", "faces")
+    names = dataset.info(faces).names
+    held = {i for i, n in enumerate(names) if n in set(heldout_names)}
+    is_held = np.isin(labels, list(held))
+    return np.flatnonzero(~is_held), np.flatnonzero(is_held)

@@ -27,7 +27,8 @@ NAMES = ["top", "skin_color", "facial_hair", "accessory"]
 VALUES = [["short_flat", "bob", "none"], ["light", "brown", "black"], ["none", "beard_medium"], ["none", "round"]]
 TINY_AVATAR = ["imitator_widths=[16,8,8,8]", "d_widths=[8,8,8,8]", "encoder_hidden=[16]", "image_size=32",
                "heldout_avatars=4", "batch_size=4", "imitator_batch_size=4", "log_every=1", "sample_every=2",
-               "checkpoint_every=2", "n_samples=2", "imitator_steps=2", "steps=4", "seed=0"]
+               "checkpoint_every=2", "n_samples=2", "imitator_steps=2", "steps=4", "seed=0", 'imitator="pixels"',
+               "cache_dir=''"]  # f's cache stays out of the checkout (the cache has its own test)
 
 
 def make_crawl(path: Path, n: int = 24, seed: int = 0) -> Path:
@@ -168,7 +169,7 @@ def test_train_avatar_cli_writes_model_samples_and_resumes(tiny_run, crawl, tmp_
     held = [m for m in _metrics(out) if "held/acc/mean" in m]
     assert held and 0 <= held[-1]["held/acc/mean"] <= 1
     snap = torch.load(out / "avatar.pt", weights_only=True)
-    assert snap["kind"] == "avatar" and snap["heldout_identities"] and "imitator" not in snap
+    assert snap["kind"] == "avatar" and snap["heldout_identities"] and snap.get("imitator") is None  # pixels: c stays in the run
     # a second run reuses the imitator and goes straight to e
     out2 = tmp_path / "run2"
     args2 = [str(a) if a != out else str(out2) for a in args]
@@ -273,7 +274,7 @@ def _default_avatar_model():
                     reason="no default avatar model shipped yet (issue 18 is open: its training run did not finish)")
 def test_shipped_default_model_is_small_and_draws(tmp_path, capsys):
     path = _default_avatar_model()
-    assert path.stat().st_size < 5 * 2**20
+    assert path.stat().st_size < 8 * 2**20   # f (float16, 4 MB), e, the imitator (float16) and the probe
     photo = save(astronaut(320), tmp_path / "face.jpg")
     code, out, err = run_avatar([photo], capsys)
     assert code == 0, err
@@ -347,3 +348,33 @@ def test_evaluate_avatar_cli_measures_models_and_baselines(tiny_run, crawl, mode
     # the model's own f is not a ruler
     args[args.index("--ruler") + 1] = tiny_run["encoder"]
     assert main([str(a) for a in args]) == 2
+
+
+def test_features_model_ships_its_policy_probe_and_imitator(tiny_run, crawl, tmp_path, capsys):
+    """The shipped kind of model: a features imitator (inside the model, for the trait search),
+    a gender probe on f from a labelled folder, thresholds calibrated on the training photos."""
+    from img2caricature.avatar.model import load_avatar_model
+
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    rows = ["file,gender"]
+    for i in range(12):
+        save(astronaut(96 + 8 * i), labelled / f"{i}.jpg")
+        rows.append(f"{i}.jpg,{'female' if i % 2 else 'male'}")
+    (tmp_path / "genders.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    cfg = tiny_cfg(tiny_run, 'imitator="features"', "imitator_hidden=[16]", "d_widths=[8]",
+                   f"gender_csv={json.dumps(str(tmp_path / 'genders.csv'))}",
+                   f"gender_images={json.dumps(str(labelled))}")
+    train_avatar(tiny_run["faces"], crawl, out, cfg, show_progress=False)
+    snap = torch.load(out / "avatar.pt", weights_only=True)
+    assert set(snap["policy"]["thresholds"]) == {"facial_hair", "accessory"}
+    assert snap["gender_probe"]["classes"] == ["female", "male"]
+    assert all(v.dtype == torch.float16 for v in snap["imitator"]["state_dict"].values())
+    model = load_avatar_model(out / "avatar.pt")
+    assert model.imitator is not None and model.gender is not None
+    photo = save(astronaut(320), tmp_path / "face.jpg")
+    code, _, err = run_avatar([photo, "--model", out / "avatar.pt"], capsys)
+    assert code == 0, err
+    choice = json.loads((tmp_path / "face.avatar.json").read_text())
+    assert choice["skin_color"] in {"pale", "light", "brown", "black"}   # read from the pixels, in the tiny space

@@ -125,6 +125,29 @@ def test_discriminator_classes_are_wired_right(tiny_run):
     assert (ls == FROM_SOURCE).all() and (lt == FROM_TARGET).all() and (lr == REAL_TARGET).all()
 
 
+def test_the_generators_step_makes_both_kinds_of_fakes_pass_as_real(tiny_run):
+    """L_GANG through the trainer's own generator step, against a D that has learnt the three
+    classes: both g(f(s)) and g(f(t)) must come to pass as real emoji (a step that hands
+    L_GANG the wrong slice of D's logits moves only one of them)."""
+    cfg, nets, batch, opt_g, opt_d = tiny_setup(tiny_run, alpha=0.0, beta=0.0, gamma=0.0, ema_decay=0.0)
+    scaler = grad_scaler(batch.target.device)
+    batch = Batch(torch.randn(4, 16) + 3, torch.randn(4, 16) - 3, batch.target)
+    for _ in range(60):
+        discriminator_step(nets, batch, cfg, opt_d, scaler)
+
+    def p_real():
+        with torch.no_grad():
+            logits = nets.D(torch.cat([nets.g(batch.f_source), nets.g(batch.f_target), batch.target]))
+        p = logits.softmax(1)[:, REAL_TARGET]
+        return p[:4].mean().item(), p[4:8].mean().item()
+
+    assert max(p_real()) < 0.1  # D tells both kinds of fakes from real emoji
+    for _ in range(20):
+        generator_step(nets, batch, cfg, opt_g, scaler, alpha=0.0)
+    from_source, from_target = p_real()
+    assert from_source > 0.5 and from_target > 0.5, (from_source, from_target)
+
+
 def test_gang_pushes_generated_towards_real():
     confident_real = torch.tensor([[-9.0, -9.0, 9.0]] * 2)
     confident_fake = torch.tensor([[9.0, -9.0, -9.0]] * 2)

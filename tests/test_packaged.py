@@ -70,15 +70,15 @@ def stages():
 
     return {"dtn": (DTNConfig, build_dtn), "encoder": (EncoderTrainConfig, build_encoder),
             "cyclegan": (CycleGANConfig, build_cyclegan), "sources": (SourceConfig, None),
-            "avatar": (AvatarConfig, build_avatar)}
+            "avatar": (AvatarConfig, build_avatar), "traits": (None, None)}
 
 
-PACKAGED = [(stage, name) for stage in ("dtn", "encoder", "cyclegan", "sources", "avatar")
+PACKAGED = [(stage, name) for stage in ("dtn", "encoder", "cyclegan", "sources", "avatar", "traits")
             for name in packaged_configs(stage)]
 
 
 def test_every_stage_ships_configs():
-    assert {s for s, _ in PACKAGED} == {"dtn", "encoder", "cyclegan", "sources", "avatar"}
+    assert {s for s, _ in PACKAGED} == {"dtn", "encoder", "cyclegan", "sources", "avatar", "traits"}
     assert len(PACKAGED) >= 9 and ("dtn", "compact") in PACKAGED and ("encoder", "compact") in PACKAGED
     folder = resources.files("img2caricature") / "configs"
     assert {d.name for d in folder.iterdir() if d.is_dir() and d.name != "__pycache__"} == set(stages())
@@ -88,7 +88,11 @@ def test_every_stage_ships_configs():
 def test_every_packaged_config_parses_and_builds_its_networks(stage, name):
     cls, build = stages()[stage]
     path = find_config(name, stage)
-    if build is None:
+    if stage == "traits":
+        from img2caricature.avatar.policy import read_policy
+
+        assert read_policy(path).rates   # the names are checked against the engine in test_avatar_policy
+    elif build is None:
         build_source(path)
     else:
         build(load_config(cls, path))
@@ -117,6 +121,15 @@ def test_the_configs_are_package_data():
     shipped = {p for pattern in patterns["img2caricature"] for p in package.glob(pattern)}
     configs = set(package.glob("configs/**/*.toml"))
     assert configs and configs <= shipped and (package / "models" / "default.pt") in shipped
+
+
+def test_the_checkouts_configs_folder_is_the_packages():
+    """The top-level configs/ is a link to the package's, never a second copy that could drift
+    (a wheel holds the configs once: img2caricature/configs)."""
+    link = ROOT / "configs"
+    if not link.exists() and not link.is_symlink():
+        pytest.skip("no top-level configs/ here (an unpacked sdist)")
+    assert link.is_symlink() and link.resolve() == (ROOT / "img2caricature" / "configs").resolve()
 
 
 def test_the_shipped_default_model_loads_and_caricatures_a_photo(tmp_path, capsys):

@@ -221,3 +221,23 @@ def test_serve_command_errors(capsys, model):
         assert main(["serve", "--port", str(taken.getsockname()[1]), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and "--port must be" in err[0] and "--max-upload-mb" in err[1] and "cannot listen" in err[2]
+
+
+def test_with_an_avatar_model_the_answer_holds_its_editable_avatar(model):
+    """`img2car serve` hands the shipped avatar model to the page: the first face's avatar,
+    as the avatar server's parameters (which `img2car avatar --params` re-renders) and SVG."""
+    from crawlers.avatar_render import full_choice, to_svg
+    from crawlers.avatar_space import parse_query
+    from img2caricature.api import load_avatar
+    from img2caricature.avatar.model import load_avatar_model
+
+    avatar = load_avatar()
+    with serve_in_thread(make_app(model, ServeOptions(), avatar)) as url:
+        assert request(url + "/api/info")[1]["avatar"] is True
+        status, answer = request(url + "/api/caricature", PHOTO)
+    assert status == 200, answer
+    params = answer["avatar"]["params"]
+    assert parse_query({k: [v] for k, v in params.items()})[0] == params
+    crop = np.asarray(model.faces(ASTRONAUT)[0])
+    assert params == full_choice(load_avatar_model(None).traits([crop])[0])   # the first face's avatar
+    assert answer["avatar"]["svg"] == to_svg(params, 256)

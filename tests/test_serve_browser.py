@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from crawlers.serving import serve_in_thread
+from img2caricature.cli import main
 from img2caricature.serve.app import make_app
 from tests.preprocess_photos import ASTRONAUT, astronaut, save_not_image
 from tests.shipped_model import shipped_model
@@ -62,7 +63,9 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server():
-    with serve_in_thread(make_app(shipped_model())) as url:
+    from img2caricature.api import load_avatar
+
+    with serve_in_thread(make_app(shipped_model(), avatar=load_avatar())) as url:
         yield url
 
 
@@ -89,8 +92,6 @@ def test_a_photo_shows_its_face_and_emoji_to_download(page, tmp_path):
     assert page.locator("#results img.face").count() == 1
     page.wait_for_function("document.body.dataset.latencyMs")
     assert page.locator("#status").inner_text().startswith("1 face, ")
-    if os.environ.get("IMG2CAR_SCREENSHOT"):
-        page.screenshot(path=os.environ["IMG2CAR_SCREENSHOT"])
     with page.expect_download() as download:
         page.get_by_text("Download PNG").click()
     assert download.value.suggested_filename == "astronaut.emoji.png"
@@ -98,6 +99,17 @@ def test_a_photo_shows_its_face_and_emoji_to_download(page, tmp_path):
     download.value.save_as(saved)
     with Image.open(saved) as img:
         assert img.format == "PNG" and img.size == (256, 256)
+    # the editable avatar: drawn, and its parameters downloadable as the JSON `img2car avatar --params` takes
+    page.wait_for_function("() => { const i = document.querySelector('#avatar-svg img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    assert page.locator("#avatar").is_visible()
+    if os.environ.get("IMG2CAR_SCREENSHOT"):
+        page.screenshot(path=os.environ["IMG2CAR_SCREENSHOT"], full_page=True)
+    with page.expect_download() as download:
+        page.get_by_text("Download parameters (JSON)").click()
+    assert download.value.suggested_filename == "astronaut.avatar.json"
+    download.value.save_as(tmp_path / "avatar.json")
+    assert main(["avatar", "--params", str(tmp_path / "avatar.json"), "-o", str(tmp_path)]) == 0
 
 
 def test_a_text_file_shows_the_error_sentence(page, tmp_path):

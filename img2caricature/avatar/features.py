@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from img2caricature import checkpoint, dataset
-from img2caricature.train.common import downscale, map_batches
+from img2caricature.batches import downscale, map_batches
 
 
 def _key(f_key: str, path: Path, indices: np.ndarray, size: int) -> str:

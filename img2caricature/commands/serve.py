@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=2, help="photos drawn at once (default 2)")
     p.add_argument("--queue", type=int, default=8,
                    help="requests that may wait for a turn; more are told the server is busy (default 8)")
+    p.add_argument("--avatar-model", default=None,
+                   help="an avatar.pt for the page's editable avatar (default: the one shipped in the package)")
+    p.add_argument("--no-avatar", action="store_true", help="emoji only: no avatar section on the page")
     add_device(p)
 
 
@@ -29,14 +32,15 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency < 1 or args.queue < 0:
         raise UserError("--concurrency must be at least 1 and --queue at least 0")
 
-    from img2caricature.api import load
+    from img2caricature.api import load, load_avatar
     from img2caricature.serve.app import ServeOptions, serve
 
     model = load(args.model, args.device)
     model.warm_up()  # the first visitor should not wait for lazy loading
+    avatar = None if args.no_avatar else load_avatar(args.avatar_model, "cpu")
     options = ServeOptions(max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, queue=args.queue)
     try:
-        serve(model, args.host, args.port, options)
+        serve(model, args.host, args.port, options, avatar)
     except OSError as err:  # address in use, or not an address of this machine
         raise UserError(f"cannot listen on {args.host}:{args.port} ({err.strerror or err})") from None
     return 0

@@ -36,8 +36,9 @@ from img2caricature.evaluate import avatar_metrics as am
 from img2caricature.evaluate.retrieval import identity_retrieval
 from img2caricature.metrics import cosine_similarity_matrix
 from img2caricature.runtime import log
-from img2caricature.train.common import map_batches
-from img2caricature.train.split import first_per_identity, split_faces_by_heldout
+from img2caricature.batches import map_batches
+from img2caricature.grids import first_per_identity, save_pairs
+from img2caricature.split import split_faces_by_heldout
 
 Render = Callable[[dict[str, str]], np.ndarray]   # traits -> uint8 (152, 152, 3) on white
 Traits = list[dict[str, str]]
@@ -258,8 +259,6 @@ def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spe
 
 
 def save_grid(path: Path, photos: torch.Tensor, columns: list[torch.Tensor], per_row: int = 4) -> None:
-    from img2caricature.train.samples import save_pairs
-
     save_pairs(path, dataset.to_float(photos), [dataset.to_float(c) for c in columns], pairs_per_row=per_row,
                size=112)
 

@@ -11,8 +11,8 @@ method compared.
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from img2caricature.probe import LinearProbe  # noqa: F401  (the gender probe, shared with avatar models)
 
 SKIN_REGION = (0.54, 0.66, 0.35, 0.65)   # rows from, to; columns from, to (fractions of the crop)
 HAIR_REGION = (0.02, 0.13, 0.30, 0.70)
@@ -69,30 +69,6 @@ def balanced_agreement(truth: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     tnr = float((~predicted[~truth]).mean()) if (~truth).any() else float("nan")
     return {"balanced": (tpr + tnr) / 2, "hit_rate": tpr, "true_negative_rate": tnr,
             "positives": int(truth.sum()), "predicted_positives": int(predicted.sum()), "n": len(truth)}
-
-
-class LinearProbe:
-    """Logistic regression on standardised features (a probe: it adds no capacity of its own)."""
-
-    def __init__(self, features: torch.Tensor, labels: np.ndarray, weight_decay: float = 1e-2, steps: int = 200):
-        x = features.float()
-        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
-        x = (x - self.mean) / self.std
-        y = torch.as_tensor(labels, dtype=torch.float32)
-        self.w = torch.zeros(x.shape[1], requires_grad=True)
-        self.b = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.LBFGS([self.w, self.b], max_iter=steps, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            loss = F.binary_cross_entropy_with_logits(x @ self.w + self.b, y) + weight_decay * (self.w ** 2).sum()
-            loss.backward()
-            return loss
-        opt.step(closure)
-
-    @torch.no_grad()
-    def predict(self, features: torch.Tensor) -> np.ndarray:
-        return (((features.float() - self.mean) / self.std) @ self.w + self.b > 0).numpy()
 
 
 def agreement_with_chance(a: np.ndarray, b: np.ndarray) -> dict[str, float]:

@@ -30,13 +30,18 @@ FIGURES: dict[str, str] = {
     ),
     "c2st": (
         "Classifier two-sample test: a fresh small CNN is trained for a fixed short budget to tell the model's "
-        "emoji (from held-out photos) from real held-out emoji (resized to the model's size), on one half of "
-        "each (balanced); its accuracy on the other half is reported. 50% = indistinguishable, 100% = "
-        "always told apart."
+        "emoji (from held-out photos) from real emoji, on one half of each (balanced); its accuracy on the "
+        "other half is reported. 50% = indistinguishable, 100% = always told apart. Both sides are compared "
+        "at realism_size (128 px by default, the real Bitmoji's own size): the model's emoji resized from g's "
+        "size as `img2car caricature` does (bicubic), the real ones area-downscaled. The real side is every "
+        "held-out emoji and, when fewer than 2 x realism_per_side (128) or than the photos, emoji the models "
+        "trained on (realism_fill; the report says how many), so the tested half has >= 128 a side (about "
+        "+-3 points) where there are the photos for it."
     ),
     "kid": (
         "KID (kernel inception distance, Binkowski et al. 2018) on encoder features (the judge's; the DTN's f "
-        "when no judge is given): unbiased MMD^2 between the model's emoji and real held-out emoji with the "
+        "when no judge is given): unbiased MMD^2 between the model's emoji and the real emoji of the two-sample "
+        "test (both at realism_size) with the "
         "polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets. 0 = same distribution; "
         "can be slightly negative by chance."
     ),

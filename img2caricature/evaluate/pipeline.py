@@ -14,7 +14,7 @@ from torch import nn
 from img2caricature import dataset, registry
 from img2caricature.batches import downscale, map_batches
 from img2caricature.errors import UserError
-from img2caricature.evaluate import attributes, diversity, realism, report
+from img2caricature.evaluate import attributes, diversity, realism, realism_set, report
 from img2caricature.evaluate.classifier import ClassifierConfig
 from img2caricature.evaluate.heldout import select_heldout, split_record
 from img2caricature.evaluate.retrieval import chance_retrieval, identity_retrieval
@@ -32,7 +32,9 @@ FEW_PEOPLE = 10   # below this many held-out people, evaluate warns and prints c
 class EvalConfig:
     seed: int = 0
     c2st_steps: int = 300          # the two-sample test's classifier: fixed training budget
-    c2st_size: int = 64
+    realism_size: int = 128        # C2ST and KID compare emoji at this side (g's output resized: realism_set.py)
+    realism_per_side: int = 128    # real emoji gathered so the test half has at least this many a side ...
+    realism_fill: bool = True      # ... filled with emoji the models trained on when too few are held out
     gender_steps: int = 800        # each gender classifier (trained once, then cached)
     gender_size: int = 64
     classifier_batch: int = 32
@@ -105,19 +107,20 @@ def _same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 def _model_figures(emoji: torch.Tensor, real: torch.Tensor, labels: np.ndarray, first_photo: np.ndarray,
                    photo_features: dict[str, torch.Tensor], encode: dict, feature_ruler: str | None,
-                   cfg: EvalConfig, device: torch.device) -> dict:
-    """Retrieval, realism and diversity of one model's emoji (made from the held-out photos, in order)."""
+                   real_features: torch.Tensor | None, cfg: EvalConfig, device: torch.device) -> dict:
+    """Retrieval, realism and diversity of one model's emoji (made from the held-out photos, in order);
+    `real`: real emoji at cfg.realism_size, `real_features` theirs by the feature ruler."""
     emoji_features = {ruler: map_batches(fn, emoji, cfg.batch_size, device) for ruler, fn in encode.items()}
     figures: dict = {"retrieval": {ruler: identity_retrieval(feats, photo_features[ruler], labels)
                                    for ruler, feats in emoji_features.items()}}
-    c2st_cfg = ClassifierConfig(size=cfg.c2st_size, steps=cfg.c2st_steps, batch_size=cfg.classifier_batch,
+    c2st_cfg = ClassifierConfig(size=cfg.realism_size, steps=cfg.c2st_steps, batch_size=cfg.classifier_batch,
                                 seed=cfg.seed)
-    figures["c2st"] = realism.c2st(emoji, real, c2st_cfg, device)
+    seen = realism_set.generated_at(emoji, cfg.realism_size)   # as a user sees them
+    figures["c2st"] = realism.c2st(seen, real, c2st_cfg, device)
     figures["diversity"] = {"pixel_l1": diversity.pixel_diversity(emoji[first_photo])}
     if feature_ruler is not None:
-        real_features = map_batches(encode[feature_ruler], real, cfg.batch_size, device)
-        figures["kid"] = realism.kid(emoji_features[feature_ruler], real_features, cfg.kid_subsets,
-                                     cfg.kid_subset_size, cfg.seed)
+        seen_features = map_batches(encode[feature_ruler], seen, cfg.batch_size, device)
+        figures["kid"] = realism.kid(seen_features, real_features, cfg.kid_subsets, cfg.kid_subset_size, cfg.seed)
         figures["diversity"]["feature"] = diversity.feature_diversity(emoji_features[feature_ruler][first_photo])
     return figures
 
@@ -143,6 +146,17 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
         notes.append(warning)
     photos = dataset.to_float(dataset.load_images(inputs.faces, "faces", selection.faces))
     real_u8 = dataset.load_images(inputs.emoji, "emoji", selection.emoji)
+    real_set = realism_set.real_records(selection.emoji, dataset.info(inputs.emoji, "emoji").count,
+                                        max(2 * cfg.realism_per_side, len(photos)), cfg.realism_fill, cfg.seed)
+    real = realism_set.real_at(dataset.load_images(inputs.emoji, "emoji", real_set.records), cfg.realism_size)
+    if real_set.n_trained_on:
+        notes.append(f"realism (C2ST, KID) at {cfg.realism_size} px on {len(real)} real emoji: the "
+                     f"{real_set.n_heldout} held out and {real_set.n_trained_on} the models trained on "
+                     "(realism_fill; g draws from photos, so none is copied)")
+    few = realism_set.per_side_note(len(photos), len(real), cfg.realism_per_side)
+    if few:
+        log.warning(f"warning: {few}")
+        notes.append(few)
     real_at = lambda size: dataset.to_float(downscale(real_u8, size))  # noqa: E731  (as the trainers downscale)
     log.info(f"evaluating {len(translators)} model(s) on {len(photos)} photos and {len(real_u8)} emoji")
     made = {n: map_batches(t, photos, cfg.batch_size, device) for n, t in translators.items()}
@@ -169,13 +183,15 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
         reference["diversity"]["feature"] = diversity.feature_diversity(
             map_batches(encode[feature_ruler], real_at(reference_size), cfg.batch_size, device))
 
+    real_features = (map_batches(encode[feature_ruler], real, cfg.batch_size, device)
+                     if feature_ruler is not None else None)
     results: dict[str, dict] = {}
     for (name, emoji), path in zip(made.items(), paths):
         log.info(f"{name}: retrieval, two-sample test, KID, diversity")
         results[name] = {"kind": snapshots[name]["kind"], "path": str(path), "step": snapshots[name].get("step"),
                          "output_size": emoji.shape[-1],
-                         **_model_figures(emoji, real_at(emoji.shape[-1]), labels, first_photo, photo_features,
-                                          encode, feature_ruler, cfg, device)}
+                         **_model_figures(emoji, real, labels, first_photo, photo_features,
+                                          encode, feature_ruler, real_features, cfg, device)}
     classifiers = _gender(inputs, cfg, photos, labels, made, results, notes, device)
 
     out = Path(inputs.out)
@@ -190,7 +206,9 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
                  "n_identities": int(len(np.unique(labels))),
                  "n_queries": next(iter(reference["retrieval"].values()), {}).get("queries"),
                  "n_emoji": len(real_u8), "face_records": selection.faces.tolist(),
-                 "emoji_records": selection.emoji.tolist()},
+                 "emoji_records": selection.emoji.tolist(),
+                 "realism": {"size": cfg.realism_size, "n_real": len(real), "n_heldout": real_set.n_heldout,
+                             "n_trained_on": real_set.n_trained_on, "records": real_set.records.tolist()}},
     }
     report.write_report(out, metrics)
     return metrics

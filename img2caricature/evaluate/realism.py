@@ -15,7 +15,7 @@ def c2st(generated: torch.Tensor, real: torch.Tensor, cfg: ClassifierConfig,
     rng = np.random.default_rng(cfg.seed)
     n = min(len(generated), len(real))
     if n < 4:
-        return {"accuracy": float("nan"), "n_train": 0, "n_test": 0}
+        return {"accuracy": float("nan"), "n_train": 0, "n_test": 0, "test_per_side": 0}
     gen = generated[torch.from_numpy(rng.permutation(len(generated))[:n])]
     ref = real[torch.from_numpy(rng.permutation(len(real))[:n])]
     half = n // 2
@@ -25,7 +25,7 @@ def c2st(generated: torch.Tensor, real: torch.Tensor, cfg: ClassifierConfig,
     y_test = np.concatenate([np.ones(n - half), np.zeros(n - half)]).astype(np.int64)
     model = fit_classifier(x_train, y_train, cfg, device=device, desc="two-sample test")
     return {"accuracy": accuracy(predict(model, x_test, cfg.size, device), y_test)["accuracy"],
-            "n_train": 2 * half, "n_test": 2 * (n - half)}
+            "n_train": 2 * half, "n_test": 2 * (n - half), "test_per_side": n - half}
 
 
 def _polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

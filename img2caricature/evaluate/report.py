@@ -46,7 +46,10 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
             label += f" (chance {_fmt(by_chance, True)})" if by_chance is not None else ""
             row(f"retrieval ({ruler}): {label}", ("retrieval", ruler, key), percent,
                 ("retrieval", ruler, key))
-    row("C2ST accuracy (chance 50% = indistinguishable)", ("c2st", "accuracy"), True)
+    size = _get(metrics, "data", "realism", "size")
+    at = f" at {size} px" if size else ""
+    row(f"C2ST accuracy{at} (chance 50% = indistinguishable)", ("c2st", "accuracy"), True)
+    row("C2ST emoji tested a side", ("c2st", "test_per_side"))
     row(f"KID ({metrics.get('feature_ruler') or 'no encoder'})", ("kid", "kid"))
     row("gender agreement", ("gender", "agreement"), True)
     row("gender agreement by chance", ("gender", "chance"), True)
@@ -65,7 +68,12 @@ def markdown(metrics: dict) -> str:
     lines += ["", "## Data", "",
               f"- faces: {data['faces']} — {data['n_faces']} photos of {data['n_identities']} people "
               f"({data['n_queries']} of the photos are queries: their person has another photo)",
-              f"- emoji: {data['emoji']} — {data['n_emoji']} real emoji", ""]
+              f"- emoji: {data['emoji']} — {data['n_emoji']} real emoji"]
+    if data.get("realism"):
+        r = data["realism"]
+        lines.append(f"- realism (C2ST, KID) at {r['size']}x{r['size']} on {r['n_real']} real emoji "
+                     f"({r['n_heldout']} held out, {r['n_trained_on']} the models trained on)")
+    lines.append("")
     lines += [f"- model `{n}`: {m['kind']}, {m['path']}, step {m.get('step')}, {m['output_size']}x{m['output_size']}"
               for n, m in metrics["models"].items()]
     if metrics.get("classifiers"):

@@ -34,8 +34,8 @@ from img2caricature.images import MAX_PIXELS, ImageError
 
 log = logging.getLogger(__name__)
 
-# Hook for `img2car avatar`: a function face crop (RGB array) -> JSON-able dict (parameters,
-# SVG, ...). When given, each answer carries it as "avatar" and the page shows its section.
+# The editable avatar (`api.load_avatar`): face crop (RGB array) -> {"params": ..., "svg": ...}.
+# When given, each answer carries it as "avatar" and the page shows its section.
 AvatarMaker = Callable[[np.ndarray], dict]
 
 
@@ -218,8 +218,9 @@ def make_app(model: Caricaturist, options: ServeOptions = ServeOptions(),
     return app
 
 
-def serve(model: Caricaturist, host: str, port: int, options: ServeOptions = ServeOptions()) -> None:
-    app = make_app(model, options)
+def serve(model: Caricaturist, host: str, port: int, options: ServeOptions = ServeOptions(),
+          avatar: AvatarMaker | None = None) -> None:
+    app = make_app(model, options, avatar)
     shown = f"[{host}]" if ":" in host else host
     ready = f"img2car serve: open http://{shown}:{port}/ in a browser (Ctrl-C stops)"
     web.run_app(app, host=host, port=port, access_log=None, print=lambda _: print(ready, flush=True))

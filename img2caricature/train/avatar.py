@@ -35,23 +35,24 @@ from torch import nn
 from img2caricature import checkpoint, dataset, losses
 from img2caricature.avatar.face_encoder import f_from_record, f_record
 from img2caricature.avatar.features import encode_records
+from img2caricature.avatar.policy import GenderProbe, TraitPolicy, calibrate, read_policy
 from img2caricature.avatar.space import ParamSpace, read_space
+from img2caricature.batches import map_batches, random_batch
 from img2caricature.errors import UserError
+from img2caricature.grids import first_per_identity, save_pairs
 from img2caricature.nets.avatar import (ImitatorConfig, ImitatorKind, ParamEncoder, ParamEncoderConfig, Relaxation,
                                         build_discriminator, build_imitator, parameter_loss, relax)
 from img2caricature.nets.dtn import init_dcgan
 from img2caricature.runtime import log
+from img2caricature.split import split_faces_by_heldout
 from img2caricature.train import run
-from img2caricature.train.common import map_batches, random_batch
-from img2caricature.train.dtn import frozen
-from img2caricature.train.samples import save_pairs
-from img2caricature.train.split import first_per_identity, split_faces_by_heldout
+from img2caricature.train.common import frozen
 
 Renderer = Callable[[dict[str, str]], np.ndarray]   # traits by name -> uint8 (152, 152, 3) render
 
 
 @dataclass
-class AvatarConfig:
+class AvatarConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, keep_states, seed, threads
     # what the model sets (empty: every parameter the crawl varied)
     traits: tuple[str, ...] = ()
     f: str = "default"                 # the face encoder, by name or encoder.pt path
@@ -80,18 +81,15 @@ class AvatarConfig:
     param_weight: float = 1.0
     relaxation: Relaxation = "straight-through"
     tau: float = 1.0
+    # from e's scores to traits (avatar/policy.py)
+    policy: str = ""                   # trait policy: a packaged name or TOML path ("": configs/traits/avatar.toml; "none": e's argmax)
+    gender_csv: str = ""               # `file,gender` labels of face photos, for the gender probe on f ("": no probe)
+    gender_images: str = ""            # ... and their folder
     # data
     heldout_avatars: int = 256         # crawled avatars no phase trains on (imitator and e accuracy)
     max_avatars: int = 0               # use only the crawl's first N records (0: all); evaluate with --crawl-limit N
     cache_dir: str = "data/f-cache"    # f of photos and avatars, kept across runs ("" : not kept)
-    # bookkeeping
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_states: int = 2
-    n_samples: int = 8
-    seed: int = 0
-    threads: int = 0
+    n_samples: int = 8                 # photos in a sample grid (the other bookkeeping keys: run.Schedule's)
 
 
 @dataclass
@@ -207,11 +205,43 @@ def trait_accuracy(nets: Nets, f_renders: torch.Tensor, params: torch.Tensor) ->
 
 # ---- snapshots ---------------------------------------------------------------------------
 
-def avatar_snapshot(nets: Nets, f_rec: dict, **extra) -> dict:
+def avatar_snapshot(nets: Nets, f_rec: dict, policy: dict | None = None, gender: GenderProbe | None = None,
+                    **extra) -> dict:
     return {"kind": "avatar", "space": nets.space.to_dict(),
             "encoder_config": dataclasses.asdict(nets.e.cfg),
             "encoder": {k: v.detach().cpu() for k, v in nets.e.state_dict().items()},
-            "f": f_rec, **extra}
+            "f": f_rec, "policy": policy, "gender_probe": gender.to_dict() if gender is not None else None,
+            # a features imitator is small and lets the policy search by f-constancy at inference
+            "imitator": ({"config": dataclasses.asdict(nets.c_cfg),
+                          "state_dict": {k: v.detach().cpu().half() for k, v in nets.c.state_dict().items()}}
+                         if nets.c_cfg.kind == "features" else None),
+            **extra}
+
+
+def gender_probe_on(f: nn.Module, cfg: AvatarConfig, device: torch.device) -> GenderProbe | None:
+    """The probe on f that reads a photo's gender presentation, from the configured labels."""
+    if not cfg.gender_csv:
+        return None
+    from img2caricature.evaluate.attributes import load_folder, read_labels
+
+    files, genders = read_labels(Path(cfg.gender_csv), Path(cfg.gender_images))
+    images, ok = load_folder(files, 152)
+    feats = map_batches(lambda x: f.encode(dataset.to_float(x)), images, 64, device).cpu()
+    return GenderProbe.fit(feats, [genders[i] for i in ok])
+
+
+@torch.no_grad()
+def calibrated_policy(nets: Nets, policy: TraitPolicy | None, gender: GenderProbe | None,
+                      f_photos: torch.Tensor) -> dict | None:
+    """The policy with its thresholds set on the training photos' scores."""
+    if policy is None:
+        return None
+    nets.e.eval()
+    device = next(nets.e.parameters()).device
+    logits = [l.cpu() for l in map_batches(lambda x: torch.cat(nets.e(x), 1), f_photos, 512, device).split(
+        [nets.space.sizes[i] for i in nets.space.trait_index], 1)]
+    genders = gender.predict(f_photos) if gender is not None else [None] * len(f_photos)
+    return dataclasses.replace(policy, thresholds=calibrate(nets.space, logits, policy, genders)).to_dict()
 
 
 def imitator_snapshot(nets: Nets, **extra) -> dict:
@@ -283,6 +313,8 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
     f_av, small_av, f_av_held, small_av_held = f_all[train_av], small_all[train_av], f_all[held_av], small_all[held_av]
     p_av, p_av_held = params[train_av], params[held_av]
     log.info(f"f of {len(f_faces)} photos and {n_avatars} avatars ready in {time.time() - t0:.1f}s")
+    policy = None if cfg.policy == "none" else read_policy(cfg.policy)
+    gender = gender_probe_on(nets.f, cfg, device)
 
     labels = dataset.read_column(faces, "labels", "faces")
     pool = held_faces if len(held_faces) else train_faces
@@ -361,7 +393,8 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
 
     def save(step: int) -> None:
         run.save_run(out, step, modules, optimizers, extra={"imitator_steps": phase1}, keep=cfg.keep_states,
-                     snapshot=avatar_snapshot(nets, f_rec, step=step, faces=str(faces), emoji=str(emoji),
+                     snapshot=avatar_snapshot(nets, f_rec, calibrated_policy(nets, policy, gender, f_faces), gender,
+                                              step=step, faces=str(faces), emoji=str(emoji),
                                               heldout_identities=held_ids, heldout_avatars=held_av.tolist()),
                      snapshot_name="avatar.pt")
         checkpoint.save_atomic(imitator_snapshot(nets, step=min(step, phase1)),

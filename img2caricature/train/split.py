@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from img2caricature.errors import UserError
+from img2caricature.grids import first_per_identity
 from img2caricature.runtime import log
 from img2caricature.split import Split, describe_emoji, describe_faces, load_or_create, section_hash
 
@@ -114,24 +115,3 @@ def translator_data(split_path: Path | None, faces: Path, emoji: Path, n_samples
     load = lambda path, kind, idx: dataset.to_float(dataset.load_images(path, kind, idx))  # noqa: E731
     return TranslatorData(split, Path(faces), Path(emoji), train_faces, held_faces, train_emoji, held_emoji,
                           load(faces, "faces", shown_faces), load(emoji, "emoji", shown_emoji))
-
-
-def split_faces_by_heldout(faces: Path, heldout_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Training faces exclude the identities the encoder held out: those stay unseen by every model."""
-    from img2caricature import dataset
-
-    labels = dataset.read_column(faces, "labels", "faces")
-    names = dataset.info(faces).names
-    held = {i for i, n in enumerate(names) if n in set(heldout_names)}
-    is_held = np.isin(labels, list(held))
-    return np.flatnonzero(~is_held), np.flatnonzero(is_held)
-
-
-def first_per_identity(indices: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    """Up to n records of different people, for sample grids."""
-    seen, chosen = set(), []
-    for i in indices:
-        if labels[i] not in seen:
-            seen.add(labels[i])
-            chosen.append(i)
-    return np.array(chosen[:n] if len(chosen) >= n else list(chosen) + list(indices[:n - len(chosen)]), dtype=np.int64)
