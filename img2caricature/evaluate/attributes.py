@@ -72,6 +72,17 @@ def load_folder(files: list[Path], size: int) -> tuple[torch.Tensor, np.ndarray]
     return torch.cat(images), np.array(ok)
 
 
+def encode_labelled(f: nn.Module, csv_path: Path, images_dir: Path,
+                    device: torch.device | str | None = None) -> tuple[torch.Tensor, list[str]]:
+    """f of every readable image of a `file,gender` folder (at 152 px, f frames it), and its labels."""
+    from img2caricature.batches import map_batches
+
+    files, genders = read_labels(csv_path, images_dir)
+    images, ok = load_folder(files, 152)
+    feats = map_batches(lambda x: f.encode(dataset.to_float(x)), images, 64, device)
+    return feats, [genders[i] for i in ok]
+
+
 def _cache_key(csv_path: Path, images_dir: Path, cfg: ClassifierConfig) -> str:
     h = hashlib.sha256(Path(csv_path).read_bytes())
     h.update(str(Path(images_dir).resolve()).encode())

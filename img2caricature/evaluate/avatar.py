@@ -154,13 +154,11 @@ def measure(traits: Traits, renders: torch.Tensor, photo_skin: np.ndarray, photo
 
 def gender_probe(f: nn.Module, csv_path: Path, images_dir: Path) -> tuple[am.LinearProbe, int, dict]:
     """A probe trained on 4/5 of a `file,gender` folder, its accuracy on the rest."""
-    from img2caricature.evaluate.attributes import load_folder, read_labels
+    from img2caricature.evaluate.attributes import encode_labelled
 
-    files, genders = read_labels(csv_path, images_dir)
-    images, ok = load_folder(files, 152)
+    feats, genders = encode_labelled(f, csv_path, images_dir)
     classes = sorted(set(genders))
-    y = np.array([classes.index(genders[i]) for i in ok])
-    feats = encode(f, images)
+    y = np.array([classes.index(g) for g in genders])
     order = np.random.default_rng(0).permutation(len(y))
     test, train = order[:len(y) // 5], order[len(y) // 5:]
     probe = am.LinearProbe(feats[train], y[train])

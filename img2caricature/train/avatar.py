@@ -222,12 +222,9 @@ def gender_probe_on(f: nn.Module, cfg: AvatarConfig, device: torch.device) -> Ge
     """The probe on f that reads a photo's gender presentation, from the configured labels."""
     if not cfg.gender_csv:
         return None
-    from img2caricature.evaluate.attributes import load_folder, read_labels
+    from img2caricature.evaluate.attributes import encode_labelled
 
-    files, genders = read_labels(Path(cfg.gender_csv), Path(cfg.gender_images))
-    images, ok = load_folder(files, 152)
-    feats = map_batches(lambda x: f.encode(dataset.to_float(x)), images, 64, device).cpu()
-    return GenderProbe.fit(feats, [genders[i] for i in ok])
+    return GenderProbe.fit(*encode_labelled(f, Path(cfg.gender_csv), Path(cfg.gender_images), device))
 
 
 @torch.no_grad()
