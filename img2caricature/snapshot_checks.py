@@ -86,6 +86,11 @@ def _dtn(snapshot: dict, where: str) -> None:
     if encoder.get("kind") != "encoder":
         raise UserError(f"{where}: its 'encoder' holds {str(encoder.get('kind'))!r:.40}, not an encoder snapshot")
     dim = _encoder(encoder, f"{where}: its encoder")
+    if "colour" in _part(snapshot, "state_dicts", where):   # the colour code beside f(x) (nets/colour_code.py)
+        from img2caricature.nets.colour_code import ColourCode, ColourCodeConfig
+
+        colour_cfg = _config(snapshot, "colour", ColourCodeConfig, where, {"knots": (2, 1024)})
+        dim += _held_against(snapshot, "colour", lambda: ColourCode(colour_cfg), where).dim
     if dim != cfg.input_dim:
         raise UserError(f"{where}: its encoder gives {dim}-d features but its generator takes {cfg.input_dim}")
 

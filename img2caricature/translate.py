@@ -16,32 +16,45 @@ from torch import nn
 
 from img2caricature import registry
 from img2caricature.config import from_dict
+from img2caricature.nets.colour_code import ColourCode, ColourCodeConfig, Domain
 from img2caricature.nets.dtn import Generator, GeneratorConfig
 
 
+def g_input(encoder: nn.Module, colour: ColourCode | None, images: torch.Tensor, domain: Domain) -> torch.Tensor:
+    """What g draws from: f(x), and the colour code beside it when the model has one."""
+    z = encoder.encode(images)
+    return z if colour is None else torch.cat([z, colour(images, domain).to(z.dtype)], 1)
+
+
 class DTNTranslator(nn.Module):
-    def __init__(self, encoder: nn.Module, generator: Generator):
+    def __init__(self, encoder: nn.Module, generator: Generator, colour: ColourCode | None = None):
         super().__init__()
-        self.encoder, self.generator = encoder, generator
+        self.encoder, self.generator, self.colour = encoder, generator, colour
 
     @property
     def output_size(self) -> int:
         return self.generator.cfg.output_size
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return self.generator(self.encoder.encode(faces))
+        return self.generator(g_input(self.encoder, self.colour, faces, "photo"))
 
 
-def dtn_snapshot(generator: Generator, encoder_snapshot: dict, split: dict | None = None, **extra: Any) -> dict:
-    """What `dtn.pt` holds: g, and f's own snapshot (so one file makes emoji)."""
-    return registry.snapshot("dtn", {"generator": generator}, split=split, encoder=encoder_snapshot, **extra)
+def dtn_snapshot(generator: Generator, encoder_snapshot: dict, split: dict | None = None,
+                 colour: ColourCode | None = None, **extra: Any) -> dict:
+    """What `dtn.pt` holds: g, its colour code if any, and f's own snapshot (so one file makes emoji)."""
+    nets = {"generator": generator} | ({"colour": colour} if colour is not None else {})
+    return registry.snapshot("dtn", nets, split=split, encoder=encoder_snapshot, **extra)
 
 
 def dtn_translator(snapshot: dict) -> DTNTranslator:
     snapshot = registry.upgrade(snapshot)
     generator = Generator(from_dict(GeneratorConfig, snapshot["config"]["generator"], "dtn checkpoint"))
     generator.load_state_dict(snapshot["state_dicts"]["generator"])
-    return DTNTranslator(registry.encoder_from_snapshot(snapshot["encoder"]), generator)
+    colour = None
+    if "colour" in snapshot["state_dicts"]:
+        colour = ColourCode(from_dict(ColourCodeConfig, snapshot["config"]["colour"], "dtn checkpoint"))
+        colour.load_state_dict(snapshot["state_dicts"]["colour"])
+    return DTNTranslator(registry.encoder_from_snapshot(snapshot["encoder"]), generator, colour)
 
 
 def translator_from_snapshot(snapshot: dict) -> nn.Module:

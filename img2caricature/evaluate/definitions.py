@@ -54,6 +54,12 @@ FIGURES: dict[str, str] = {
         "photos given that person's majority answer) shows how reliable it is on our crops, which it was not "
         "trained on."
     ),
+    "colour": (
+        "Colours kept: the Spearman rank correlation, over the held-out photos, between the CIE L* of the "
+        "cheeks (skin) and of the band above the forehead (hair) read from the photo and from its emoji "
+        "(nets/colour_code.py's regions and robust mean). 1 = darker-skinned people always get darker emoji; "
+        "0 = unrelated. A model trained with the colour code is measured by the reader it was trained with."
+    ),
     "diversity": (
         "Diversity: the mean over pairs of different people (one photo each) of the mean absolute pixel "
         "difference between their emoji (0..1 scale), and of 1 - cosine similarity of their encoder features "

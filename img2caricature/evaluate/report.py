@@ -53,6 +53,8 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
     row(f"KID ({metrics.get('feature_ruler') or 'no encoder'})", ("kid", "kid"))
     row("gender agreement", ("gender", "agreement"), True)
     row("gender agreement by chance", ("gender", "chance"), True)
+    row("skin lightness kept (Spearman, photo vs emoji)", ("colour", "skin"))
+    row("hair lightness kept (Spearman, photo vs emoji)", ("colour", "hair"))
     row("diversity: pixel L1", ("diversity", "pixel_l1"), False, ("diversity", "pixel_l1"))
     row("diversity: 1 - cos of features", ("diversity", "feature"), False, ("diversity", "feature"))
     return rows

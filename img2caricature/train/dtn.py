@@ -24,6 +24,7 @@ from img2caricature.batches import downscale, map_batches, random_batch
 from img2caricature.grids import save_pairs
 from img2caricature.nets.dtn import (REAL_TARGET, Discriminator, DiscriminatorConfig, Generator,
                                      GeneratorConfig, init_dcgan)
+from img2caricature.nets.colour_code import ColourCode, Domain, read_colours
 from img2caricature.nets.encoder import Encoder
 from img2caricature.runtime import log
 from img2caricature.train import distributed, run
@@ -31,7 +32,7 @@ from img2caricature.train.common import GANOptimizers, autocast, detached, froze
 from img2caricature.train.diffaugment import diff_augment
 from img2caricature.train.precision import CpuBf16
 from img2caricature.train.split import translator_data
-from img2caricature.translate import dtn_snapshot
+from img2caricature.translate import dtn_snapshot, g_input
 
 
 @dataclass
@@ -63,6 +64,10 @@ class DTNConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, 
     r1_gamma: float = 0.0       # R1 penalty on real emoji: gamma/2 |grad log p(real)|^2; 0 = off
     r1_every: int = 4           # lazy R1 (StyleGAN2): every N D steps, weighted by N
     ema_decay: float = 0.999    # g_ema <- decay g_ema + (1 - decay) g after every step; 0 = no EMA
+    # colour: g also reads skin and hair colour from the pixels (nets/colour_code.py), and
+    # L_COLOUR asks the emoji drawn from a photo to carry the photo's (mapped) colours
+    colour_code: bool = False
+    colour_weight: float = 1.0  # L_COLOUR's weight in g's loss (squared error in emoji standard deviations)
     # (the held-out people and emoji are the split file's)
 
 
@@ -72,18 +77,22 @@ class Nets:
     g: nn.Module
     D: nn.Module
     g_ema: nn.Module | None = None   # the moving average of g: samples, evaluation and snapshots use it
+    colour: ColourCode | None = None  # fitted, fixed: the colour code beside f(x) in g's input
 
 
 @dataclass
 class Batch:
-    """One step's data. f_source / f_target are f(s), f(t); target is t at g's output size."""
+    """One step's data. f_source / f_target are g's inputs from s and t: f(x), then the colour
+    code when the model has one; target is t at g's output size."""
     f_source: torch.Tensor
     f_target: torch.Tensor
     target: torch.Tensor
 
 
-def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device) -> Nets:
-    g = Generator(GeneratorConfig(input_dim=f.dim, output_size=cfg.output_size, widths=cfg.g_widths))
+def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device, colour: ColourCode | None = None) -> Nets:
+    """`colour`: a fitted colour code, when cfg.colour_code asks for one."""
+    input_dim = f.dim + (colour.dim if colour is not None else 0)
+    g = Generator(GeneratorConfig(input_dim=input_dim, output_size=cfg.output_size, widths=cfg.g_widths))
     D = Discriminator(DiscriminatorConfig(input_size=cfg.output_size, widths=cfg.d_widths))
     init_dcgan(g)
     init_dcgan(D)
@@ -93,7 +102,7 @@ def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device) -> Nets:
     if cfg.channels_last:
         nets = [net.to(memory_format=torch.channels_last) for net in nets]
     g_ema = copy.deepcopy(nets[1]).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
-    return Nets(*nets, g_ema=g_ema)
+    return Nets(*nets, g_ema=g_ema, colour=colour.to(device) if colour is not None else None)
 
 
 @torch.no_grad()
@@ -106,6 +115,16 @@ def update_ema(g_ema: nn.Module, g: nn.Module, decay: float, step: int | None = 
     torch._foreach_lerp_(list(g_ema.parameters()), list(g.parameters()), 1.0 - decay)
     for b_ema, b in zip(g_ema.buffers(), g.buffers()):
         b_ema.copy_(b)
+
+
+def fit_colour_code(face_images: torch.Tensor, emoji_images: torch.Tensor) -> ColourCode:
+    """The colour code fitted on the training photos and emoji (uint8, (N, 3, H, W))."""
+    read = lambda x: read_colours(dataset.to_float(x))  # noqa: E731
+    colour = ColourCode().fit(map_batches(read, face_images), map_batches(read, emoji_images))
+    log.info("colour code: training photos' skin L* median "
+             f"{colour.photo_quantiles[len(colour.photo_quantiles) // 2, 0]:.1f} -> emoji "
+             f"{colour.emoji_quantiles[len(colour.emoji_quantiles) // 2, 0]:.1f}")
+    return colour
 
 
 def sampler(nets: Nets) -> nn.Module:
@@ -167,12 +186,18 @@ def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | No
         logits = discriminate(D, torch.cat([from_source, from_target, batch.target]), cfg)
     ls, lt, _ = logits.split(len(from_source))
     gang = losses.dtn_gang_loss(ls, lt)
-    const = losses.representation_distance(nets.f.encode(from_source), batch.f_source, cfg.const_distance)
+    f_dim = nets.f.dim
+    const = losses.representation_distance(nets.f.encode(from_source), batch.f_source[:, :f_dim], cfg.const_distance)
     tid = F.mse_loss(from_target.float(), batch.target.float())
     tv = losses.total_variation(torch.cat([from_source, from_target]).float())
     alpha = cfg.alpha if alpha is None else alpha
     total = gang + alpha * const + cfg.beta * tid + cfg.gamma * tv
-    return total, detached({"L_G": total, "L_GANG": gang, "L_CONST": const, "L_TID": tid, "L_TV": tv})
+    parts = {"L_G": total, "L_GANG": gang, "L_CONST": const, "L_TID": tid, "L_TV": tv}
+    if nets.colour is not None:   # the emoji's colours, read as an emoji's, against the photo's mapped ones
+        colour = F.mse_loss(nets.colour(from_source, "emoji"), batch.f_source[:, f_dim:].float())
+        total = total + cfg.colour_weight * colour
+        parts |= {"L_G": total, "L_COLOUR": colour}
+    return total, detached(parts)
 
 
 def generator_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g: torch.optim.Optimizer,
@@ -213,20 +238,24 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
     f = registry.encoder_from_snapshot(enc_snapshot)
     data = translator_data(split_path, faces, emoji, cfg.n_samples, enc_snapshot)
 
-    nets = build_nets(f, cfg, d.device)
-    nets_ddp = Nets(nets.f, distributed.wrap(nets.g, d), distributed.wrap(nets.D, d), nets.g_ema)
-    opt = GANOptimizers.adam(nets.g.parameters(), nets.D.parameters(), cfg.lr_g, cfg.lr_d,
-                             (cfg.beta1, cfg.beta2), d.device)
-
     # Data in RAM. Faces are needed at full size only when f(x) is not cached.
     face_images = dataset.load_images(faces, "faces", data.train_faces)
     emoji_images = dataset.load_images(emoji, "emoji", data.train_emoji)
     emoji_small = downscale(emoji_images, cfg.output_size)
-    encode = lambda x: f.encode(dataset.to_float(x))  # noqa: E731
+    colour = fit_colour_code(face_images, emoji_images) if cfg.colour_code else None
+
+    nets = build_nets(f, cfg, d.device, colour)
+    nets_ddp = Nets(nets.f, distributed.wrap(nets.g, d), distributed.wrap(nets.D, d), nets.g_ema, nets.colour)
+    opt = GANOptimizers.adam(nets.g.parameters(), nets.D.parameters(), cfg.lr_g, cfg.lr_d,
+                             (cfg.beta1, cfg.beta2), d.device)
+
+    def encode(x: torch.Tensor, domain: Domain) -> torch.Tensor:
+        return g_input(f, nets.colour, dataset.to_float(x), domain)
+
     t0 = time.time()
     if cfg.cache_f:
-        f_faces = map_batches(encode, face_images, device=d.device)
-        f_emoji = map_batches(encode, emoji_images, device=d.device)
+        f_faces = map_batches(lambda x: encode(x, "photo"), face_images, device=d.device)
+        f_emoji = map_batches(lambda x: encode(x, "emoji"), emoji_images, device=d.device)
         log.info(f"f(x) cached for {len(f_faces)} faces and {len(f_emoji)} emoji in {time.time() - t0:.1f}s")
     face_ids, emoji_ids = torch.arange(len(face_images)), torch.arange(len(emoji_images))
 
@@ -236,7 +265,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
             fs, ft = f_faces[fi].to(d.device), f_emoji[ei].to(d.device)
         else:
             with torch.no_grad(), autocast(d.device, cfg.cpu_bf16):
-                fs, ft = encode(face_images[fi].to(d.device)), encode(emoji_images[ei].to(d.device))
+                fs, ft = encode(face_images[fi].to(d.device), "photo"), encode(emoji_images[ei].to(d.device), "emoji")
         return Batch(fs, ft, dataset.to_float(emoji_small[ei].to(d.device)))
 
     def step(step: int) -> dict[str, torch.Tensor]:
@@ -247,15 +276,16 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
         g_sample = sampler(nets)
         g_sample.eval()
         with torch.no_grad():
-            from_faces = g_sample(f.encode(data.sample_faces.to(d.device))).cpu()
-            from_emoji = g_sample(f.encode(data.sample_emoji.to(d.device))).cpu()
+            from_faces = g_sample(g_input(f, nets.colour, data.sample_faces.to(d.device), "photo")).cpu()
+            from_emoji = g_sample(g_input(f, nets.colour, data.sample_emoji.to(d.device), "emoji")).cpu()
         save_pairs(out / "samples" / f"faces-{step:08d}.png", data.sample_faces, from_faces)
         save_pairs(out / "samples" / f"emoji-{step:08d}.png", data.sample_emoji, from_emoji)
 
     modules = {"g": nets_ddp.g, "D": nets_ddp.D} | ({"g_ema": nets.g_ema} if nets.g_ema is not None else {})
     trainer = run.Trainer(
         "train-dtn", cfg.steps, modules, {"g": opt.g, "D": opt.d}, step,
-        snapshot=lambda step: dtn_snapshot(sampler(nets), enc_snapshot, step=step, **data.snapshot_extras()),
+        snapshot=lambda step: dtn_snapshot(sampler(nets), enc_snapshot, colour=nets.colour, step=step,
+                                           **data.snapshot_extras()),
         snapshot_name="dtn.pt", log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
         keep_states=cfg.keep_states, samples=samples, sample_every=cfg.sample_every,
         state=opt.state, load_state=opt.load_state)
