@@ -56,7 +56,7 @@ class Caricaturist:
         self.model, self.device = model, device
 
     def faces(self, photo: Photo, *, all_faces: bool = False, detect: bool = True,
-              min_face: int = 32) -> list[Image.Image]:
+              min_face: int = 24) -> list[Image.Image]:
         """The face crops (152x152) the emoji are drawn from: the largest, or every face."""
         rgb = to_rgb(photo)
         try:
@@ -77,7 +77,7 @@ class Caricaturist:
             return []
         return [Image.fromarray(e) for e in caricature_crops(self.model, crops, size, side_by_side, self.device)]
 
-    def __call__(self, photo: Photo, *, all_faces: bool = False, detect: bool = True, min_face: int = 32,
+    def __call__(self, photo: Photo, *, all_faces: bool = False, detect: bool = True, min_face: int = 24,
                  size: int = 256, side_by_side: bool = False) -> Image.Image | list[Image.Image]:
         """The emoji of the photo's largest face, or with `all_faces` a list, one per face.
         `detect=False` takes the whole photo (centre square) as the face."""
