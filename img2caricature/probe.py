@@ -30,4 +30,10 @@ class LinearProbe:
 
     @torch.no_grad()
     def predict(self, features: torch.Tensor) -> np.ndarray:
-        return (((features.float() - self.mean) / self.std) @ self.w + self.b > 0).numpy()
+        return (linear_logits(features, self.mean, self.std, self.w, self.b) > 0).numpy()
+
+
+def linear_logits(features: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, w: torch.Tensor,
+                  b: torch.Tensor) -> torch.Tensor:
+    """A fitted probe's logits: the standardised features, weighted."""
+    return ((features.float() - mean) / std) @ w + b

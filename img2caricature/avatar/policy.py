@@ -32,7 +32,7 @@ from img2caricature.avatar.appearance import read_appearance
 from img2caricature.avatar.space import ParamSpace
 from img2caricature.config import find_config, tomllib
 from img2caricature.errors import UserError
-from img2caricature.probe import LinearProbe
+from img2caricature.probe import LinearProbe, linear_logits
 
 GENDERS = ("female", "male")
 
@@ -143,7 +143,7 @@ class GenderProbe:
 
     @torch.no_grad()
     def predict(self, features: torch.Tensor) -> list[str]:
-        logits = ((features.float() - self.mean) / self.std) @ self.w + self.b
+        logits = linear_logits(features, self.mean, self.std, self.w, self.b)
         return [self.classes[int(v)] for v in (logits > 0).tolist()]
 
     def to_dict(self) -> dict:

@@ -18,8 +18,8 @@ from img2caricature.nets.colour_code import read_colours
 SKIN_L, HAIR_L = 0, 3   # columns of read_colours
 
 
-def colour_agreement(photos: torch.Tensor, emoji: torch.Tensor) -> dict[str, float]:
-    """photos and emoji in [-1, 1], in the same order."""
-    p, e = map_batches(read_colours, photos), map_batches(read_colours, emoji)
-    p, e = p.numpy(), e.numpy()
+def colour_agreement(photo_colours: torch.Tensor, emoji: torch.Tensor) -> dict[str, float]:
+    """`photo_colours`: read_colours of the photos (read once for every model); emoji in
+    [-1, 1], made from those photos in the same order."""
+    p, e = photo_colours.numpy(), map_batches(read_colours, emoji).numpy()
     return {"skin": spearman(p[:, SKIN_L], e[:, SKIN_L]), "hair": spearman(p[:, HAIR_L], e[:, HAIR_L])}

@@ -19,6 +19,7 @@ from img2caricature.evaluate.classifier import ClassifierConfig
 from img2caricature.evaluate.heldout import select_heldout, split_record
 from img2caricature.evaluate.retrieval import chance_retrieval, identity_retrieval
 from img2caricature.grids import save_pairs
+from img2caricature.nets.colour_code import read_colours
 from img2caricature.nets.encoder import Encoder, encoder_from_snapshot
 from img2caricature.runtime import log, pick_device, seed_everything
 from img2caricature.split import read_split
@@ -185,6 +186,7 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
 
     real_features = (map_batches(encode[feature_ruler], real, cfg.batch_size, device)
                      if feature_ruler is not None else None)
+    photo_colours = map_batches(read_colours, photos, cfg.batch_size)
     results: dict[str, dict] = {}
     for (name, emoji), path in zip(made.items(), paths):
         log.info(f"{name}: retrieval, two-sample test, KID, diversity")
@@ -192,7 +194,7 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
                          "output_size": emoji.shape[-1],
                          **_model_figures(emoji, real, labels, first_photo, photo_features,
                                           encode, feature_ruler, real_features, cfg, device)}
-        results[name]["colour"] = colours.colour_agreement(photos, emoji)
+        results[name]["colour"] = colours.colour_agreement(photo_colours, emoji)
     classifiers = _gender(inputs, cfg, photos, labels, made, results, notes, device)
 
     out = Path(inputs.out)

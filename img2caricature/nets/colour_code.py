@@ -46,13 +46,14 @@ def lab(images: torch.Tensor) -> torch.Tensor:
     return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
 
 
-def region_colour(lab_images: torch.Tensor, region: tuple[float, float, float, float]) -> torch.Tensor:
-    """The robust mean Lab of a region (B, 3): pixels far from the region's median (an open
-    mouth in the cheeks, a wall beside the hair) count less. The weights are not differentiated."""
-    h, w = lab_images.shape[-2:]
+def region_colour(images: torch.Tensor, region: tuple[float, float, float, float]) -> torch.Tensor:
+    """The robust mean Lab of a region of images in [-1, 1] (B, 3): pixels far from the region's
+    median (an open mouth in the cheeks, a wall beside the hair) count less. The weights are
+    not differentiated."""
+    h, w = images.shape[-2:]
     r0, r1, c0, c1 = region
-    px = lab_images[:, :, round(r0 * h):max(round(r1 * h), round(r0 * h) + 1),
-                    round(c0 * w):max(round(c1 * w), round(c0 * w) + 1)].flatten(2)   # (B, 3, N)
+    px = lab(images[:, :, round(r0 * h):max(round(r1 * h), round(r0 * h) + 1),
+                    round(c0 * w):max(round(c1 * w), round(c0 * w) + 1)]).flatten(2)   # (B, 3, N)
     with torch.no_grad():
         median = px.median(dim=2, keepdim=True).values
         weight = torch.exp(-(px - median).pow(2).sum(1, keepdim=True) / (2 * ROBUST_SIGMA**2))
@@ -61,8 +62,7 @@ def region_colour(lab_images: torch.Tensor, region: tuple[float, float, float, f
 
 def read_colours(images: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1] -> (B, 6): skin Lab, hair Lab."""
-    lab_images = lab(images)
-    return torch.cat([region_colour(lab_images, region) for region in REGIONS], 1)
+    return torch.cat([region_colour(images, region) for region in REGIONS], 1)
 
 
 def interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
@@ -85,6 +85,8 @@ def _quantiles(codes: torch.Tensor, knots: int) -> torch.Tensor:
 class ColourCode(nn.Module):
     """`forward(images, domain)` -> (B, 6) standardised code; `fit` first (its buffers are saved)."""
 
+    dim = DIM
+
     def __init__(self, cfg: ColourCodeConfig = ColourCodeConfig()):
         super().__init__()
         self.cfg = cfg
@@ -92,8 +94,6 @@ class ColourCode(nn.Module):
         self.register_buffer("emoji_quantiles", torch.linspace(0, 1, cfg.knots)[:, None].repeat(1, DIM))
         self.register_buffer("mean", torch.zeros(DIM))
         self.register_buffer("std", torch.ones(DIM))
-
-    dim = DIM
 
     @torch.no_grad()
     def fit(self, photo_colours: torch.Tensor, emoji_colours: torch.Tensor) -> "ColourCode":

@@ -117,10 +117,9 @@ def update_ema(g_ema: nn.Module, g: nn.Module, decay: float, step: int | None = 
         b_ema.copy_(b)
 
 
-def fit_colour_code(face_images: torch.Tensor, emoji_images: torch.Tensor) -> ColourCode:
-    """The colour code fitted on the training photos and emoji (uint8, (N, 3, H, W))."""
-    read = lambda x: read_colours(dataset.to_float(x))  # noqa: E731
-    colour = ColourCode().fit(map_batches(read, face_images), map_batches(read, emoji_images))
+def fit_colour_code(face_colours: torch.Tensor, emoji_colours: torch.Tensor) -> ColourCode:
+    """The colour code fitted on read_colours of the training photos and emoji."""
+    colour = ColourCode().fit(face_colours, emoji_colours)
     log.info("colour code: training photos' skin L* median "
              f"{colour.photo_quantiles[len(colour.photo_quantiles) // 2, 0]:.1f} -> emoji "
              f"{colour.emoji_quantiles[len(colour.emoji_quantiles) // 2, 0]:.1f}")
@@ -242,7 +241,11 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
     face_images = dataset.load_images(faces, "faces", data.train_faces)
     emoji_images = dataset.load_images(emoji, "emoji", data.train_emoji)
     emoji_small = downscale(emoji_images, cfg.output_size)
-    colour = fit_colour_code(face_images, emoji_images) if cfg.colour_code else None
+    colour = None
+    if cfg.colour_code:   # read once: the fit and the cached inputs below both use them
+        read = lambda x: read_colours(dataset.to_float(x))  # noqa: E731
+        face_colours, emoji_colours = map_batches(read, face_images), map_batches(read, emoji_images)
+        colour = fit_colour_code(face_colours, emoji_colours)
 
     nets = build_nets(f, cfg, d.device, colour)
     nets_ddp = Nets(nets.f, distributed.wrap(nets.g, d), distributed.wrap(nets.D, d), nets.g_ema, nets.colour)
@@ -254,8 +257,11 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
 
     t0 = time.time()
     if cfg.cache_f:
-        f_faces = map_batches(lambda x: encode(x, "photo"), face_images, device=d.device)
-        f_emoji = map_batches(lambda x: encode(x, "emoji"), emoji_images, device=d.device)
+        f_faces = map_batches(lambda x: f.encode(dataset.to_float(x)), face_images, device=d.device)
+        f_emoji = map_batches(lambda x: f.encode(dataset.to_float(x)), emoji_images, device=d.device)
+        if colour is not None:   # g's input as translate.g_input builds it, from the colours read above
+            f_faces = torch.cat([f_faces, colour.standardise(face_colours, "photo")], 1)
+            f_emoji = torch.cat([f_emoji, colour.standardise(emoji_colours, "emoji")], 1)
         log.info(f"f(x) cached for {len(f_faces)} faces and {len(f_emoji)} emoji in {time.time() - t0:.1f}s")
     face_ids, emoji_ids = torch.arange(len(face_images)), torch.arange(len(emoji_images))
 
