@@ -50,11 +50,16 @@ def dtn_translator(snapshot: dict) -> DTNTranslator:
     snapshot = registry.upgrade(snapshot)
     generator = Generator(from_dict(GeneratorConfig, snapshot["config"]["generator"], "dtn checkpoint"))
     generator.load_state_dict(snapshot["state_dicts"]["generator"])
-    colour = None
-    if "colour" in snapshot["state_dicts"]:
-        colour = ColourCode(from_dict(ColourCodeConfig, snapshot["config"]["colour"], "dtn checkpoint"))
-        colour.load_state_dict(snapshot["state_dicts"]["colour"])
-    return DTNTranslator(registry.encoder_from_snapshot(snapshot["encoder"]), generator, colour)
+    return DTNTranslator(registry.encoder_from_snapshot(snapshot["encoder"]), generator, snapshot_colour(snapshot))
+
+
+def snapshot_colour(snapshot: dict) -> ColourCode | None:
+    """A DTN snapshot's colour code; None when its g reads f(x) alone."""
+    if "colour" not in snapshot["state_dicts"]:
+        return None
+    colour = ColourCode(from_dict(ColourCodeConfig, snapshot["config"]["colour"], "dtn checkpoint"))
+    colour.load_state_dict(snapshot["state_dicts"]["colour"])
+    return colour
 
 
 def translator_from_snapshot(snapshot: dict) -> nn.Module:

@@ -106,3 +106,13 @@ def test_a_128px_config_trains_two_steps(tiny_run, tmp_path):
     train_dtn(tiny_run["faces"], tiny_run["emoji"], tiny_run["encoder"], tmp_path / "run", cfg, show_progress=False)
     snap = checkpoint.load(tmp_path / "run" / "dtn.pt")
     assert snap["config"]["generator"]["output_size"] == 128 and snap["step"] == 2
+
+
+def test_snapshots_are_kept_every_snapshot_every_steps_to_pick_by_the_figures(tiny_run, tmp_path):
+    cfg = load_config(DTNConfig, None, TINY_DTN + ["steps=6", "checkpoint_every=2", "snapshot_every=4",
+                                                    "keep_states=1"])
+    train_dtn(tiny_run["faces"], tiny_run["emoji"], tiny_run["encoder"], tmp_path / "run", cfg, show_progress=False)
+    kept = sorted(p.name for p in (tmp_path / "run").glob("dtn-*.pt"))
+    assert kept == ["dtn-00004.pt"]
+    assert checkpoint.load(tmp_path / "run" / "dtn-00004.pt")["step"] == 4
+    assert checkpoint.load(tmp_path / "run" / "dtn.pt")["step"] == 6

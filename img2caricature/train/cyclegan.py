@@ -239,7 +239,8 @@ def train_cyclegan(faces: Path, emoji: Path, out: Path, cfg: CycleGANConfig, enc
         "train-cyclegan", cfg.steps, {"G": nets.G, "D": nets.D}, {"G": opt.g, "D": opt.d}, step,
         snapshot=lambda step: cyclegan_snapshot(G.face_to_emoji, step=step, **data.snapshot_extras()),
         snapshot_name="cyclegan.pt", log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-        keep_states=cfg.keep_states, samples=samples, sample_every=cfg.sample_every,
+        keep_states=cfg.keep_states, snapshot_every=cfg.snapshot_every,
+        samples=samples, sample_every=cfg.sample_every,
         state=lambda: opt.state() | {"pool_faces": pools.faces.state_dict(), "pool_emoji": pools.emoji.state_dict()},
         load_state=load_state, logged=lambda step: {"lr": lr_at(step, cfg)})
     return run.train(trainer, d, out, cfg.seed, resume, show_progress, stop)

@@ -32,7 +32,7 @@ from img2caricature.train.common import GANOptimizers, autocast, detached, froze
 from img2caricature.train.diffaugment import diff_augment
 from img2caricature.train.precision import CpuBf16
 from img2caricature.train.split import translator_data
-from img2caricature.translate import dtn_snapshot, g_input
+from img2caricature.translate import dtn_snapshot, g_input, snapshot_colour
 
 
 @dataclass
@@ -40,6 +40,7 @@ class DTNConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, 
     # networks
     output_size: int = 64
     g_widths: tuple[int, ...] = (256, 128, 64, 32)
+    g_last_up: Literal["transposed", "subpixel"] = "transposed"   # nets/dtn.py's GeneratorConfig.last_up
     d_widths: tuple[int, ...] = (32, 64, 128, 256)
     # loss weights (the paper's, for faces)
     alpha: float = 100.0       # L_CONST
@@ -68,6 +69,10 @@ class DTNConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, 
     # L_COLOUR asks the emoji drawn from a photo to carry the photo's (mapped) colours
     colour_code: bool = False
     colour_weight: float = 1.0  # L_COLOUR's weight in g's loss (squared error in emoji standard deviations)
+    # warm start: a trained dtn.pt (same f) whose g (its moving average) seeds every layer of
+    # this g it has, and whose colour code this run keeps; a 64-px g so starts a "subpixel"
+    # 128-px one as itself enlarged. D starts fresh. "" = g from scratch.
+    init_from: str = ""
     # (the held-out people and emoji are the split file's)
 
 
@@ -92,7 +97,8 @@ class Batch:
 def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device, colour: ColourCode | None = None) -> Nets:
     """`colour`: a fitted colour code, when cfg.colour_code asks for one."""
     input_dim = f.dim + (colour.dim if colour is not None else 0)
-    g = Generator(GeneratorConfig(input_dim=input_dim, output_size=cfg.output_size, widths=cfg.g_widths))
+    g = Generator(GeneratorConfig(input_dim=input_dim, output_size=cfg.output_size, widths=cfg.g_widths,
+                                  last_up=cfg.g_last_up))
     D = Discriminator(DiscriminatorConfig(input_size=cfg.output_size, widths=cfg.d_widths))
     init_dcgan(g)
     init_dcgan(D)
@@ -115,6 +121,25 @@ def update_ema(g_ema: nn.Module, g: nn.Module, decay: float, step: int | None = 
     torch._foreach_lerp_(list(g_ema.parameters()), list(g.parameters()), 1.0 - decay)
     for b_ema, b in zip(g_ema.buffers(), g.buffers()):
         b_ema.copy_(b)
+
+
+def warm_start(g: nn.Module, snapshot: dict, encoder_snapshot: dict) -> None:
+    """g's layers from a trained DTN snapshot's g (in place): every layer they share must match
+    in shape, and the only layers g may lack a value for are the subpixel head's."""
+    if snapshot.get("kind") != "dtn":
+        raise ValueError(f"init_from must be a DTN snapshot (dtn.pt), got kind {snapshot.get('kind')!r}")
+    if snapshot["encoder"]["config"] != encoder_snapshot["config"]:
+        raise ValueError("init_from was trained with another f than this run's --encoder")
+    state = snapshot["state_dicts"]["generator"]
+    own = g.state_dict()
+    wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"init_from's g does not fit this g (output_size, widths): {', '.join(wrong[:4])}")
+    missing = g.load_state_dict(state, strict=False).missing_keys
+    if any(not k.startswith("detail.") for k in missing):
+        raise ValueError(f"init_from's g lacks layers this g needs: {', '.join(missing[:4])}")
+    log.info(f"g warm-started from a {snapshot['config']['generator']['output_size']}-px g "
+             f"at step {snapshot.get('step')}" + (f"; new: {len(missing)} tensors of the detail head" if missing else ""))
 
 
 def fit_colour_code(face_colours: torch.Tensor, emoji_colours: torch.Tensor) -> ColourCode:
@@ -241,13 +266,20 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
     face_images = dataset.load_images(faces, "faces", data.train_faces)
     emoji_images = dataset.load_images(emoji, "emoji", data.train_emoji)
     emoji_small = downscale(emoji_images, cfg.output_size)
+    init = registry.load_snapshot(cfg.init_from, "cpu") if cfg.init_from else None
     colour = None
     if cfg.colour_code:   # read once: the fit and the cached inputs below both use them
         read = lambda x: read_colours(dataset.to_float(x))  # noqa: E731
         face_colours, emoji_colours = map_batches(read, face_images), map_batches(read, emoji_images)
-        colour = fit_colour_code(face_colours, emoji_colours)
+        colour = fit_colour_code(face_colours, emoji_colours) if init is None else snapshot_colour(init)
+        if colour is None:
+            raise ValueError("colour_code = true, but init_from's g reads f(x) alone")
 
     nets = build_nets(f, cfg, d.device, colour)
+    if init is not None:   # before the trainer: a resumed run's own state then replaces it
+        warm_start(nets.g, init, enc_snapshot)
+        if nets.g_ema is not None:
+            nets.g_ema.load_state_dict(nets.g.state_dict())
     nets_ddp = Nets(nets.f, distributed.wrap(nets.g, d), distributed.wrap(nets.D, d), nets.g_ema, nets.colour)
     opt = GANOptimizers.adam(nets.g.parameters(), nets.D.parameters(), cfg.lr_g, cfg.lr_d,
                              (cfg.beta1, cfg.beta2), d.device)
@@ -293,6 +325,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
         snapshot=lambda step: dtn_snapshot(sampler(nets), enc_snapshot, colour=nets.colour, step=step,
                                            **data.snapshot_extras()),
         snapshot_name="dtn.pt", log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-        keep_states=cfg.keep_states, samples=samples, sample_every=cfg.sample_every,
+        keep_states=cfg.keep_states, snapshot_every=cfg.snapshot_every,
+        samples=samples, sample_every=cfg.sample_every,
         state=opt.state, load_state=opt.load_state)
     return run.train(trainer, d, out, cfg.seed, resume, show_progress, stop)

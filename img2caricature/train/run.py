@@ -7,6 +7,7 @@ Layout of a run directory:
     metrics.jsonl          one JSON object per logged step
     state-<step>.pt        training state for --resume (last K kept)
     <snapshot>.pt          weights for use (encoder.pt, dtn.pt, cyclegan.pt)
+    <snapshot>-<step>.pt   the same, kept every `snapshot_every` steps (to pick one by the figures)
     samples/               sample grids
 """
 
@@ -131,10 +132,15 @@ def save_state(out: Path, step: int, modules: dict[str, nn.Module], optimizers: 
 
 
 def save_run(out: Path, step: int, modules: dict[str, nn.Module], optimizers: dict[str, Any],
-             extra: dict[str, Any], keep: int, snapshot: dict[str, Any], snapshot_name: str) -> None:
-    """A checkpoint of a run: the training state for --resume, then the snapshot for use."""
+             extra: dict[str, Any], keep: int, snapshot: dict[str, Any], snapshot_name: str,
+             keep_snapshot: bool = False) -> None:
+    """A checkpoint of a run: the training state for --resume, then the snapshot for use, and
+    with `keep_snapshot` a copy of it named by the step (dtn.pt -> dtn-01000.pt), never removed."""
     save_state(out, step, modules, optimizers, extra=extra, keep=keep)
     checkpoint.save_atomic(snapshot, Path(out) / snapshot_name)
+    if keep_snapshot:
+        name = Path(snapshot_name)
+        checkpoint.save_atomic(snapshot, Path(out) / f"{name.stem}-{step:05d}{name.suffix}")
 
 
 def _readable_state(out: Path, device: torch.device) -> dict[str, Any]:
@@ -294,6 +300,7 @@ class Schedule:
     sample_every: int = 500
     checkpoint_every: int = 500
     keep_states: int = 2
+    snapshot_every: int = 0     # also keep <snapshot>-<step>.pt every N steps (a multiple of checkpoint_every); 0 = never
     n_samples: int = 16
     seed: int = 0
     threads: int = 0
@@ -319,6 +326,7 @@ class Trainer:
     log_every: int
     checkpoint_every: int
     keep_states: int = 2
+    snapshot_every: int = 0
     samples: Callable[[int], None] | None = None
     sample_every: int = 0
     evaluate: Callable[[int], dict[str, float]] | None = None
@@ -365,7 +373,8 @@ def train(trainer: Trainer, d: Any, out: Path, seed: int, resume: bool, show_pro
                 log.info(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
                 final.update(figures)
             save_run(out, step, trainer.modules, trainer.optimizers, extra=trainer.state(),
-                     keep=trainer.keep_states, snapshot=trainer.snapshot(step), snapshot_name=trainer.snapshot_name)
+                     keep=trainer.keep_states, snapshot=trainer.snapshot(step), snapshot_name=trainer.snapshot_name,
+                     keep_snapshot=trainer.snapshot_every > 0 and step % trainer.snapshot_every == 0)
         distributed.barrier(d)
 
     every = [Every(trainer.log_every, log_losses), Every(trainer.checkpoint_every, checkpoint)]
