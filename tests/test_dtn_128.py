@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from img2caricature import checkpoint
 from img2caricature.config import load_config
+from img2caricature.errors import UserError
 from img2caricature.nets.dtn import Generator, GeneratorConfig, init_dcgan
 from img2caricature.train.dtn import DTNConfig, train_dtn, warm_start
 from img2caricature.translate import load_translator
@@ -57,14 +58,14 @@ def test_warm_start_refuses_what_does_not_fit(run64):
     snap = checkpoint.load(run64)
     gen = snap["config"]["generator"]
     transposed = Generator(GeneratorConfig(gen["input_dim"], 128, tuple(gen["widths"])))   # a new block, not a head
-    with pytest.raises(ValueError, match="lacks layers"):
+    with pytest.raises(UserError, match="lacks layers"):
         warm_start(transposed, snap, snap["encoder"])
     wider_input = Generator(GeneratorConfig(gen["input_dim"] + 6, 128, tuple(gen["widths"]), last_up="subpixel"))
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(UserError, match="does not fit"):
         warm_start(wider_input, snap, snap["encoder"])
     other_f = {**snap["encoder"], "config": {"encoder": {"arch": "something-else"}}}
     g128 = Generator(GeneratorConfig(gen["input_dim"], 128, tuple(gen["widths"]), last_up="subpixel"))
-    with pytest.raises(ValueError, match="another f"):
+    with pytest.raises(UserError, match="another f"):
         warm_start(g128, snap, other_f)
 
 

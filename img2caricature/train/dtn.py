@@ -21,6 +21,7 @@ from torch import nn
 
 from img2caricature import dataset, losses, registry
 from img2caricature.batches import downscale, map_batches, random_batch
+from img2caricature.errors import UserError
 from img2caricature.grids import save_pairs
 from img2caricature.nets.dtn import (REAL_TARGET, Discriminator, DiscriminatorConfig, Generator,
                                      GeneratorConfig, init_dcgan)
@@ -127,17 +128,19 @@ def warm_start(g: nn.Module, snapshot: dict, encoder_snapshot: dict) -> None:
     """g's layers from a trained DTN snapshot's g (in place): every layer they share must match
     in shape, and the only layers g may lack a value for are the subpixel head's."""
     if snapshot.get("kind") != "dtn":
-        raise ValueError(f"init_from must be a DTN snapshot (dtn.pt), got kind {snapshot.get('kind')!r}")
+        raise UserError(f"init_from must be a DTN snapshot (dtn.pt), got kind {snapshot.get('kind')!r}")
     if snapshot["encoder"]["config"] != encoder_snapshot["config"]:
-        raise ValueError("init_from was trained with another f than this run's --encoder")
+        raise UserError("init_from was trained with another f than this run's --encoder")
     state = snapshot["state_dicts"]["generator"]
     own = g.state_dict()
     wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
     if wrong:
-        raise ValueError(f"init_from's g does not fit this g (output_size, widths): {', '.join(wrong[:4])}")
+        raise UserError(f"init_from's g does not fit this g (its input: f and the colour code; its widths): "
+                        f"{', '.join(wrong[:4])}")
     missing = g.load_state_dict(state, strict=False).missing_keys
     if any(not k.startswith("detail.") for k in missing):
-        raise ValueError(f"init_from's g lacks layers this g needs: {', '.join(missing[:4])}")
+        raise UserError(f"init_from's g lacks layers this g needs: {', '.join(missing[:4])} (a 64-px g starts "
+                        "a 128-px one only with g_last_up = \"subpixel\")")
     log.info(f"g warm-started from a {snapshot['config']['generator']['output_size']}-px g "
              f"at step {snapshot.get('step')}" + (f"; new: {len(missing)} tensors of the detail head" if missing else ""))
 
@@ -273,7 +276,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
         face_colours, emoji_colours = map_batches(read, face_images), map_batches(read, emoji_images)
         colour = fit_colour_code(face_colours, emoji_colours) if init is None else snapshot_colour(init)
         if colour is None:
-            raise ValueError("colour_code = true, but init_from's g reads f(x) alone")
+            raise UserError("colour_code = true, but init_from's g reads f(x) alone")
 
     nets = build_nets(f, cfg, d.device, colour)
     if init is not None:   # before the trainer: a resumed run's own state then replaces it
