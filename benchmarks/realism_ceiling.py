@@ -4,10 +4,11 @@ evaluate` and `img2car caricature` enlarge g's emoji) against other real Bitmoji
 with the same classifier and budget `evaluate` uses. Real against real ("128") is the
 sanity row: it should read about 50%.
 
-    python benchmarks/realism_ceiling.py --emoji data/bitmoji.h5 --sizes 128 64 96
+    python benchmarks/realism_ceiling.py --emoji data/bitmoji.h5 --sizes 128 64 96 [--blurs 0.5 1.0]
 
 A row near 100% means no g drawing at that size can pass the test at 128 px, however good
-its drawing: the test sees the missing detail, not the faces."""
+its drawing: the test sees the missing detail, not the faces. `--blurs` adds rows of real
+Bitmoji at 128 px under a Gaussian blur of that sigma (px): how little softness it catches."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import time
 
 import numpy as np
 import torch
+from torchvision.transforms.functional import gaussian_blur
 
 from img2caricature import dataset
 from img2caricature.evaluate import realism
@@ -26,7 +28,8 @@ from img2caricature.evaluate.realism_set import generated_at, real_at
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--emoji", default="data/bitmoji.h5")
-    p.add_argument("--sizes", type=int, nargs="+", default=[128, 64, 96])
+    p.add_argument("--sizes", type=int, nargs="*", default=[128, 64, 96])
+    p.add_argument("--blurs", type=float, nargs="*", default=[], help="Gaussian blur sigmas at 128 px")
     p.add_argument("--per-side", type=int, default=460, help="emoji a side (half train, half test)")
     p.add_argument("--steps", type=int, default=300, help="the classifier's budget (evaluate's c2st_steps)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -41,13 +44,17 @@ def main() -> None:
     real = real_at(dataset.load_images(args.emoji, "emoji", reference), 128)
     other_u8 = dataset.load_images(args.emoji, "emoji", other)
     print(f"{len(real)} real Bitmoji at 128 px against {len(other_u8)} others passed through each size")
-    for size in args.sizes:
-        passed = generated_at(real_at(other_u8, size), 128)
+    rows = [(f"through {size:3d} px", lambda size=size: generated_at(real_at(other_u8, size), 128))
+            for size in args.sizes]
+    rows += [(f"blurred, sigma {sigma}", lambda sigma=sigma: gaussian_blur(real_at(other_u8, 128), 2 * round(3 * sigma) + 1,
+                                                                           sigma)) for sigma in args.blurs]
+    for name, degraded in rows:
+        passed = degraded()
         for seed in args.seeds:
             t = time.time()
             cfg = ClassifierConfig(size=128, steps=args.steps, batch_size=32, seed=seed)
             result = realism.c2st(passed, real, cfg)
-            print(f"through {size:3d} px, seed {seed}: C2ST {100 * result['accuracy']:5.1f}% "
+            print(f"{name}, seed {seed}: C2ST {100 * result['accuracy']:5.1f}% "
                   f"({result['test_per_side']} a side tested, {time.time() - t:.0f} s)", flush=True)
 
 
