@@ -25,6 +25,15 @@ from img2caricature.evaluate.classifier import ClassifierConfig
 from img2caricature.evaluate.realism_set import generated_at, real_at
 
 
+def passed_through(images_u8: torch.Tensor, size: int) -> torch.Tensor:
+    """At `size` as the dataset is downscaled, then enlarged to 128 px as g's emoji are."""
+    return generated_at(real_at(images_u8, size), 128)
+
+
+def blurred(images_u8: torch.Tensor, sigma: float) -> torch.Tensor:
+    return gaussian_blur(real_at(images_u8, 128), 2 * round(3 * sigma) + 1, sigma)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--emoji", default="data/bitmoji.h5")
@@ -44,12 +53,10 @@ def main() -> None:
     real = real_at(dataset.load_images(args.emoji, "emoji", reference), 128)
     other_u8 = dataset.load_images(args.emoji, "emoji", other)
     print(f"{len(real)} real Bitmoji at 128 px against {len(other_u8)} others passed through each size")
-    rows = [(f"through {size:3d} px", lambda size=size: generated_at(real_at(other_u8, size), 128))
-            for size in args.sizes]
-    rows += [(f"blurred, sigma {sigma}", lambda sigma=sigma: gaussian_blur(real_at(other_u8, 128), 2 * round(3 * sigma) + 1,
-                                                                           sigma)) for sigma in args.blurs]
-    for name, degraded in rows:
-        passed = degraded()
+    rows = ([(f"through {size:3d} px", passed_through, size) for size in args.sizes]
+            + [(f"blurred, sigma {sigma}", blurred, sigma) for sigma in args.blurs])
+    for name, degrade, amount in rows:
+        passed = degrade(other_u8, amount)
         for seed in args.seeds:
             t = time.time()
             cfg = ClassifierConfig(size=128, steps=args.steps, batch_size=32, seed=seed)

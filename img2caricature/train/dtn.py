@@ -141,8 +141,9 @@ def warm_start(g: nn.Module, snapshot: dict, encoder_snapshot: dict) -> None:
     if any(not k.startswith("detail.") for k in missing):
         raise UserError(f"init_from's g lacks layers this g needs: {', '.join(missing[:4])} (a 64-px g starts "
                         "a 128-px one only with g_last_up = \"subpixel\")")
+    new = f"; new: {len(missing)} tensors of the detail head" if missing else ""
     log.info(f"g warm-started from a {snapshot['config']['generator']['output_size']}-px g "
-             f"at step {snapshot.get('step')}" + (f"; new: {len(missing)} tensors of the detail head" if missing else ""))
+             f"at step {snapshot.get('step')}{new}")
 
 
 def fit_colour_code(face_colours: torch.Tensor, emoji_colours: torch.Tensor) -> ColourCode:
@@ -264,19 +265,20 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
     enc_snapshot = registry.load_encoder_snapshot(encoder_path)
     f = registry.encoder_from_snapshot(enc_snapshot)
     data = translator_data(split_path, faces, emoji, cfg.n_samples, enc_snapshot)
+    init = registry.load_snapshot(cfg.init_from, "cpu") if cfg.init_from else None
+    init_colour = snapshot_colour(init) if init is not None else None
+    if init is not None and cfg.colour_code and init_colour is None:   # before any slow work
+        raise UserError("colour_code = true, but init_from's g reads f(x) alone")
 
     # Data in RAM. Faces are needed at full size only when f(x) is not cached.
     face_images = dataset.load_images(faces, "faces", data.train_faces)
     emoji_images = dataset.load_images(emoji, "emoji", data.train_emoji)
     emoji_small = downscale(emoji_images, cfg.output_size)
-    init = registry.load_snapshot(cfg.init_from, "cpu") if cfg.init_from else None
     colour = None
     if cfg.colour_code:   # read once: the fit and the cached inputs below both use them
         read = lambda x: read_colours(dataset.to_float(x))  # noqa: E731
         face_colours, emoji_colours = map_batches(read, face_images), map_batches(read, emoji_images)
-        colour = fit_colour_code(face_colours, emoji_colours) if init is None else snapshot_colour(init)
-        if colour is None:
-            raise UserError("colour_code = true, but init_from's g reads f(x) alone")
+        colour = fit_colour_code(face_colours, emoji_colours) if init is None else init_colour
 
     nets = build_nets(f, cfg, d.device, colour)
     if init is not None:   # before the trainer: a resumed run's own state then replaces it
@@ -292,8 +294,9 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
 
     t0 = time.time()
     if cfg.cache_f:
-        f_faces = map_batches(lambda x: f.encode(dataset.to_float(x)), face_images, device=d.device)
-        f_emoji = map_batches(lambda x: f.encode(dataset.to_float(x)), emoji_images, device=d.device)
+        f_of = lambda x: f.encode(dataset.to_float(x))  # noqa: E731
+        f_faces = map_batches(f_of, face_images, device=d.device)
+        f_emoji = map_batches(f_of, emoji_images, device=d.device)
         if colour is not None:   # g's input as translate.g_input builds it, from the colours read above
             f_faces = torch.cat([f_faces, colour.standardise(face_colours, "photo")], 1)
             f_emoji = torch.cat([f_emoji, colour.standardise(emoji_colours, "emoji")], 1)
