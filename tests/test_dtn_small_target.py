@@ -5,6 +5,7 @@ import torch
 
 from img2caricature import checkpoint, losses
 from img2caricature.config import load_config
+from img2caricature.errors import UserError
 from img2caricature.train.diffaugment import diff_augment, parse_policy
 from img2caricature.train.dtn import DTNConfig, discriminator_step, train_dtn, train_step, update_ema
 from img2caricature.train.common import grad_scaler
@@ -116,3 +117,8 @@ def test_snapshots_are_kept_every_snapshot_every_steps_to_pick_by_the_figures(ti
     assert kept == ["dtn-00004.pt"]
     assert checkpoint.load(tmp_path / "run" / "dtn-00004.pt")["step"] == 4
     assert checkpoint.load(tmp_path / "run" / "dtn.pt")["step"] == 6
+
+
+def test_a_snapshot_interval_that_checkpoints_never_reach_is_refused_when_the_config_is_read():
+    with pytest.raises(UserError, match="multiple of checkpoint_every"):
+        load_config(DTNConfig, None, TINY_DTN + ["checkpoint_every=4", "snapshot_every=6"])

@@ -74,6 +74,12 @@ def test_gender_agreement_and_its_chance_level():
     assert attributes.within_person_agreement(np.array([1, 0, 1, 0, 0, 1]), people) == 0.5
 
 
+def test_each_photo_gets_its_persons_majority_gender():
+    people = np.array([3, 3, 3, 7, 7, 7, 7])
+    predicted = np.array([1, 0, 1, 0, 0, 1, 0])   # person 3: mostly 1, person 7: mostly 0
+    assert attributes.person_majority(predicted, people).tolist() == [1, 1, 1, 0, 0, 0, 0]
+
+
 def make_gender_folder(root, n=24, size=24):
     """'male' images have a red square, 'female' ones a blue one."""
     root.mkdir(parents=True, exist_ok=True)

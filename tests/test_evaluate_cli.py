@@ -48,6 +48,7 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
         assert 1 <= m["retrieval"]["judge"]["median_rank"] <= metrics["data"]["n_faces"]
         assert 0 <= m["c2st"]["accuracy"] <= 1 and m["kid"]["kid"] is not None
         assert 0 <= m["gender"]["agreement"] <= 1 and m["diversity"]["pixel_l1"] >= 0
+        assert 0 <= m["gender"]["person_agreement"] <= 1
     # only the encoder's held-out people, and only emoji neither model trained on
     held = set(checkpoint.load(tiny_run["encoder"])["heldout_identities"])
     names = dataset.info(tiny_run["faces"]).names

@@ -126,6 +126,14 @@ def gender_agreement(photo_gender: np.ndarray, emoji_gender: np.ndarray, classes
             "photo_male_share": p, "emoji_male_share": q}
 
 
+def person_majority(predicted: np.ndarray, people: np.ndarray) -> np.ndarray:
+    """Each photo's label replaced by its person's majority answer (ties: the lower class). A
+    person's gender does not change between photos, so this is a steadier label than one
+    photo's classification, which on our crops disagrees with it often (within_person_agreement)."""
+    majority = {p: int(np.bincount(predicted[people == p]).argmax()) for p in np.unique(people)}
+    return np.array([majority[p] for p in people])
+
+
 def within_person_agreement(predicted: np.ndarray, people: np.ndarray) -> float:
     """Mean over people of the share of their photos given their majority answer: a label-free
     check of the photo classifier on our crops (1 = consistent; 0.5 = coin flips)."""

@@ -52,7 +52,9 @@ FIGURES: dict[str, str] = {
         "'chance' is the agreement expected if the emoji's gender were independent of the photo's, given "
         "both shares of 'male'. The photo classifier's within_person_agreement (the mean share of a person's "
         "photos given that person's majority answer) shows how reliable it is on our crops, which it was not "
-        "trained on."
+        "trained on, and caps the per-photo agreement near it; the person's majority answer is the steadier "
+        "label, so agreement with it is reported too (each emoji against the majority answer over its "
+        "person's photos)."
     ),
     "colour": (
         "Colours kept: the Spearman rank correlation, over the held-out photos, between the CIE L* of the "

@@ -234,9 +234,11 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
     if photo_clf.classes != emoji_clf.classes:
         raise UserError(f"the gender CSVs use different labels: {photo_clf.classes} vs {emoji_clf.classes}")
     photo_gender = photo_clf.predict(photos, device)
+    person_gender = attributes.person_majority(photo_gender, labels)
     for name, emoji in made.items():
-        results[name]["gender"] = attributes.gender_agreement(photo_gender, emoji_clf.predict(emoji, device),
-                                                              photo_clf.classes)
+        emoji_gender = emoji_clf.predict(emoji, device)
+        results[name]["gender"] = attributes.gender_agreement(photo_gender, emoji_gender, photo_clf.classes) | {
+            "person_agreement": float(np.mean(person_gender == emoji_gender))}
     figures = {f"{domain} gender classifier": {**clf.heldout, "n_train": clf.n_train, "cache": str(clf.cache)}
                for domain, clf in (("photo", photo_clf), ("emoji", emoji_clf))}
     # trained on aligned CelebA-HQ, judging our crops: how consistent is it across one person's photos?

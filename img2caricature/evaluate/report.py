@@ -53,6 +53,7 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
     row(f"KID ({metrics.get('feature_ruler') or 'no encoder'})", ("kid", "kid"))
     row("gender agreement", ("gender", "agreement"), True)
     row("gender agreement by chance", ("gender", "chance"), True)
+    row("gender agreement with the person's majority answer", ("gender", "person_agreement"), True)
     row("skin lightness kept (Spearman, photo vs emoji)", ("colour", "skin"))
     row("hair lightness kept (Spearman, photo vs emoji)", ("colour", "hair"))
     row("diversity: pixel L1", ("diversity", "pixel_l1"), False, ("diversity", "pixel_l1"))

@@ -70,6 +70,11 @@ class DTNConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, 
     # L_COLOUR asks the emoji drawn from a photo to carry the photo's (mapped) colours
     colour_code: bool = False
     colour_weight: float = 1.0  # L_COLOUR's weight in g's loss (squared error in emoji standard deviations)
+    # a second eye on identity: L_CONST2 = d(f2(s), f2(g(f(s)))), f2 an encoder.pt, a published
+    # f's name, or a dtn.pt (its f). f2 only judges (g's input stays f(x)): g cannot then write
+    # the person in details that one f reads and other eyes do not. "" = off.
+    second_f: str = ""
+    alpha2: float = 15.0        # L_CONST2's weight (ramped with alpha)
     # warm start: a trained dtn.pt (same f) whose g (its moving average) seeds every layer of
     # this g it has, and whose colour code this run keeps; a 64-px g so starts a "subpixel"
     # 128-px one as itself enlarged. D starts fresh. "" = g from scratch.
@@ -84,32 +89,37 @@ class Nets:
     D: nn.Module
     g_ema: nn.Module | None = None   # the moving average of g: samples, evaluation and snapshots use it
     colour: ColourCode | None = None  # fitted, fixed: the colour code beside f(x) in g's input
+    f2: Encoder | None = None   # the second f of L_CONST2, frozen; None when off
 
 
 @dataclass
 class Batch:
     """One step's data. f_source / f_target are g's inputs from s and t: f(x), then the colour
-    code when the model has one; target is t at g's output size."""
+    code when the model has one; target is t at g's output size; f2_source is f2(s) when
+    L_CONST2 is on."""
     f_source: torch.Tensor
     f_target: torch.Tensor
     target: torch.Tensor
+    f2_source: torch.Tensor | None = None
 
 
-def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device, colour: ColourCode | None = None) -> Nets:
-    """`colour`: a fitted colour code, when cfg.colour_code asks for one."""
+def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device, colour: ColourCode | None = None,
+               f2: Encoder | None = None) -> Nets:
+    """`colour`: a fitted colour code, when cfg.colour_code asks for one; `f2`: L_CONST2's f."""
     input_dim = f.dim + (colour.dim if colour is not None else 0)
     g = Generator(GeneratorConfig(input_dim=input_dim, output_size=cfg.output_size, widths=cfg.g_widths,
                                   last_up=cfg.g_last_up))
     D = Discriminator(DiscriminatorConfig(input_size=cfg.output_size, widths=cfg.d_widths))
     init_dcgan(g)
     init_dcgan(D)
-    f.eval()
-    f.requires_grad_(False)
-    nets = [f.to(device), g.to(device), D.to(device)]
+    for frozen_f in (f, f2):
+        if frozen_f is not None:
+            frozen_f.eval().requires_grad_(False)
+    nets = [net.to(device) if net is not None else None for net in (f, g, D, f2)]
     if cfg.channels_last:
-        nets = [net.to(memory_format=torch.channels_last) for net in nets]
+        nets = [net.to(memory_format=torch.channels_last) if net is not None else None for net in nets]
     g_ema = copy.deepcopy(nets[1]).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
-    return Nets(*nets, g_ema=g_ema, colour=colour.to(device) if colour is not None else None)
+    return Nets(*nets[:3], g_ema=g_ema, colour=colour.to(device) if colour is not None else None, f2=nets[3])
 
 
 @torch.no_grad()
@@ -144,6 +154,16 @@ def warm_start(g: nn.Module, snapshot: dict, encoder_snapshot: dict) -> None:
     new = f"; new: {len(missing)} tensors of the detail head" if missing else ""
     log.info(f"g warm-started from a {snapshot['config']['generator']['output_size']}-px g "
              f"at step {snapshot.get('step')}{new}")
+
+
+def second_f_snapshot(name_or_path: str) -> dict:
+    """L_CONST2's f: an encoder snapshot or published name, or the f inside a DTN snapshot."""
+    path = Path(name_or_path)
+    if path.is_file():
+        snap = registry.load_snapshot(path, "cpu")
+        if isinstance(snap, dict) and snap.get("kind") == "dtn":
+            return snap["encoder"]
+    return registry.load_encoder_snapshot(name_or_path)
 
 
 def fit_colour_code(face_colours: torch.Tensor, emoji_colours: torch.Tensor) -> ColourCode:
@@ -221,6 +241,10 @@ def generator_losses(nets: Nets, batch: Batch, cfg: DTNConfig, alpha: float | No
     alpha = cfg.alpha if alpha is None else alpha
     total = gang + alpha * const + cfg.beta * tid + cfg.gamma * tv
     parts = {"L_G": total, "L_GANG": gang, "L_CONST": const, "L_TID": tid, "L_TV": tv}
+    if nets.f2 is not None:   # the second eye, ramped in with alpha
+        const2 = losses.representation_distance(nets.f2.encode(from_source), batch.f2_source, cfg.const_distance)
+        total = total + cfg.alpha2 * (alpha / cfg.alpha if cfg.alpha else 1.0) * const2
+        parts |= {"L_G": total, "L_CONST2": const2}
     if nets.colour is not None:   # the emoji's colours, read as an emoji's, against the photo's mapped ones
         colour = F.mse_loss(nets.colour(from_source, "emoji"), batch.f_source[:, f_dim:].float())
         total = total + cfg.colour_weight * colour
@@ -242,7 +266,8 @@ def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g,
     nets.g.train()
     nets.D.train()
     if cfg.channels_last:  # g's outputs already are; D sees real emoji in one batch with them
-        batch = Batch(batch.f_source, batch.f_target, batch.target.contiguous(memory_format=torch.channels_last))
+        batch = Batch(batch.f_source, batch.f_target, batch.target.contiguous(memory_format=torch.channels_last),
+                      batch.f2_source)
     # g runs once for both steps: D trains on its detached outputs, then g's first step
     # backpropagates through the same outputs (g has not changed in between).
     with autocast(batch.target.device, cfg.cpu_bf16):
@@ -264,6 +289,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
     d, out = run.start(out, cfg, resume, device_name)
     enc_snapshot = registry.load_encoder_snapshot(encoder_path)
     f = registry.encoder_from_snapshot(enc_snapshot)
+    f2 = registry.encoder_from_snapshot(second_f_snapshot(cfg.second_f)) if cfg.second_f else None
     data = translator_data(split_path, faces, emoji, cfg.n_samples, enc_snapshot)
     init = registry.load_snapshot(cfg.init_from, "cpu") if cfg.init_from else None
     init_colour = snapshot_colour(init) if init is not None else None
@@ -280,12 +306,12 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
         face_colours, emoji_colours = map_batches(read, face_images), map_batches(read, emoji_images)
         colour = fit_colour_code(face_colours, emoji_colours) if init is None else init_colour
 
-    nets = build_nets(f, cfg, d.device, colour)
+    nets = build_nets(f, cfg, d.device, colour, f2)
     if init is not None:   # before the trainer: a resumed run's own state then replaces it
         warm_start(nets.g, init, enc_snapshot)
         if nets.g_ema is not None:
             nets.g_ema.load_state_dict(nets.g.state_dict())
-    nets_ddp = Nets(nets.f, distributed.wrap(nets.g, d), distributed.wrap(nets.D, d), nets.g_ema, nets.colour)
+    nets_ddp = Nets(nets.f, distributed.wrap(nets.g, d), distributed.wrap(nets.D, d), nets.g_ema, nets.colour, nets.f2)
     opt = GANOptimizers.adam(nets.g.parameters(), nets.D.parameters(), cfg.lr_g, cfg.lr_d,
                              (cfg.beta1, cfg.beta2), d.device)
 
@@ -300,17 +326,24 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
         if colour is not None:   # g's input as translate.g_input builds it, from the colours read above
             f_faces = torch.cat([f_faces, colour.standardise(face_colours, "photo")], 1)
             f_emoji = torch.cat([f_emoji, colour.standardise(emoji_colours, "emoji")], 1)
+        if f2 is not None:
+            f2_faces = map_batches(lambda x: f2.encode(dataset.to_float(x)), face_images, device=d.device)
         log.info(f"f(x) cached for {len(f_faces)} faces and {len(f_emoji)} emoji in {time.time() - t0:.1f}s")
     face_ids, emoji_ids = torch.arange(len(face_images)), torch.arange(len(emoji_images))
 
     def next_batch() -> Batch:
         fi, ei = random_batch(face_ids, cfg.batch_size), random_batch(emoji_ids, cfg.batch_size)
+        f2s = None
         if cfg.cache_f:
             fs, ft = f_faces[fi].to(d.device), f_emoji[ei].to(d.device)
+            if f2 is not None:
+                f2s = f2_faces[fi].to(d.device)
         else:
             with torch.no_grad(), autocast(d.device, cfg.cpu_bf16):
-                fs, ft = encode(face_images[fi].to(d.device), "photo"), encode(emoji_images[ei].to(d.device), "emoji")
-        return Batch(fs, ft, dataset.to_float(emoji_small[ei].to(d.device)))
+                photos = face_images[fi].to(d.device)
+                fs, ft = encode(photos, "photo"), encode(emoji_images[ei].to(d.device), "emoji")
+                f2s = f2.encode(dataset.to_float(photos)) if f2 is not None else None
+        return Batch(fs, ft, dataset.to_float(emoji_small[ei].to(d.device)), f2s)
 
     def step(step: int) -> dict[str, torch.Tensor]:
         parts = train_step(nets_ddp, next_batch(), cfg, opt.g, opt.d, opt.scaler_g, opt.scaler_d, step)

@@ -305,6 +305,12 @@ class Schedule:
     seed: int = 0
     threads: int = 0
 
+    def __post_init__(self) -> None:
+        # snapshots are written at checkpoints: any other interval would keep fewer than asked
+        if self.snapshot_every > 0 and self.snapshot_every % max(self.checkpoint_every, 1):
+            raise UserError(f"snapshot_every ({self.snapshot_every}) must be a multiple of "
+                            f"checkpoint_every ({self.checkpoint_every})")
+
 
 @dataclass
 class Trainer:
