@@ -10,6 +10,7 @@ held-out people and emoji are the split file's (img2caricature/split.py).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,14 +113,14 @@ def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device, colour: ColourC
     D = Discriminator(DiscriminatorConfig(input_size=cfg.output_size, widths=cfg.d_widths))
     init_dcgan(g)
     init_dcgan(D)
-    for frozen_f in (f, f2):
-        if frozen_f is not None:
-            frozen_f.eval().requires_grad_(False)
-    nets = [net.to(device) if net is not None else None for net in (f, g, D, f2)]
-    if cfg.channels_last:
-        nets = [net.to(memory_format=torch.channels_last) if net is not None else None for net in nets]
-    g_ema = copy.deepcopy(nets[1]).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
-    return Nets(*nets[:3], g_ema=g_ema, colour=colour.to(device) if colour is not None else None, f2=nets[3])
+    def place(net: nn.Module) -> nn.Module:
+        net = net.to(device)
+        return net.to(memory_format=torch.channels_last) if cfg.channels_last else net
+
+    f, g, D = place(f.eval().requires_grad_(False)), place(g), place(D)
+    f2 = place(f2.eval().requires_grad_(False)) if f2 is not None else None
+    g_ema = copy.deepcopy(g).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
+    return Nets(f, g, D, g_ema=g_ema, colour=colour.to(device) if colour is not None else None, f2=f2)
 
 
 @torch.no_grad()
@@ -158,12 +159,13 @@ def warm_start(g: nn.Module, snapshot: dict, encoder_snapshot: dict) -> None:
 
 def second_f_snapshot(name_or_path: str) -> dict:
     """L_CONST2's f: an encoder snapshot or published name, or the f inside a DTN snapshot."""
-    path = Path(name_or_path)
-    if path.is_file():
-        snap = registry.load_snapshot(path, "cpu")
-        if isinstance(snap, dict) and snap.get("kind") == "dtn":
+    if Path(name_or_path).is_file():
+        snap = registry.load_snapshot(name_or_path, "cpu")
+        if snap.get("kind") == "dtn":
             return snap["encoder"]
-    return registry.load_encoder_snapshot(name_or_path)
+        if snap.get("kind") == "encoder":
+            return snap
+    return registry.load_encoder_snapshot(name_or_path)   # a published name, or says what is wrong
 
 
 def fit_colour_code(face_colours: torch.Tensor, emoji_colours: torch.Tensor) -> ColourCode:
@@ -266,8 +268,7 @@ def train_step(nets: Nets, batch: Batch, cfg: DTNConfig, opt_g, opt_d, scaler_g,
     nets.g.train()
     nets.D.train()
     if cfg.channels_last:  # g's outputs already are; D sees real emoji in one batch with them
-        batch = Batch(batch.f_source, batch.f_target, batch.target.contiguous(memory_format=torch.channels_last),
-                      batch.f2_source)
+        batch = dataclasses.replace(batch, target=batch.target.contiguous(memory_format=torch.channels_last))
     # g runs once for both steps: D trains on its detached outputs, then g's first step
     # backpropagates through the same outputs (g has not changed in between).
     with autocast(batch.target.device, cfg.cpu_bf16):
