@@ -61,13 +61,21 @@ def test_a_pil_image_is_turned_upright_by_its_exif_tag(model, tmp_path):
         assert pil.width == 320 and len(model.faces(pil)) == 1
 
 
+def same_picture(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal up to float rounding: dlib's f sums its convolutions in an order that depends on
+    the threads free (1e-7 in f(x), 3e-5 in the emoji), which can move a pixel by a level.
+    Another face's emoji, or a mixed-up one, differs by far more."""
+    diff = np.abs(a.astype(int) - b.astype(int))
+    return a.shape == b.shape and diff.max() <= 1 and (diff > 0).mean() < 0.001
+
+
 def test_same_pixels_as_the_cli(model, tmp_path, capsys):
     photo = save(two_faces(astronaut(320)), tmp_path / "two.jpg")
     assert main(["caricature", str(photo), "--all-faces", "--device", "cpu", "-o", str(tmp_path / "out")]) == 0
     from_cli = [np.asarray(Image.open(tmp_path / "out" / n)) for n in ("two.emoji.png", "two.emoji-1.png")]
     from_api = model(photo, all_faces=True)
     assert len(from_api) == 2
-    assert all(np.array_equal(np.asarray(a), c) for a, c in zip(from_api, from_cli))
+    assert all(same_picture(np.asarray(a), c) for a, c in zip(from_api, from_cli))
 
 
 def test_calls_from_several_threads_match_calls_one_by_one(model):
@@ -77,7 +85,7 @@ def test_calls_from_several_threads_match_calls_one_by_one(model):
     with ThreadPoolExecutor(3) as pool:
         for _ in range(3):
             for got, want in zip(pool.map(as_arrays, photos * 2), one_by_one * 2):
-                assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want))
+                assert len(got) == len(want) and all(same_picture(a, b) for a, b in zip(got, want))
 
 
 def test_faces_sizes_and_options(model):

@@ -378,3 +378,17 @@ def test_features_model_ships_its_policy_probe_and_imitator(tiny_run, crawl, tmp
     assert code == 0, err
     choice = json.loads((tmp_path / "face.avatar.json").read_text())
     assert choice["skin_color"] in {"pale", "light", "brown", "black"}   # read from the pixels, in the tiny space
+
+
+def test_an_f_without_held_out_people_holds_out_the_shipped_models():
+    # a published f (dlib's) knows no held-out people: the avatar run then holds out the
+    # shipped DTN's, which that model keeps itself (its f, dlib's, has none)
+    from img2caricature import checkpoint
+    from img2caricature.caricature import default_model_path
+    from img2caricature.train.avatar import heldout_names
+
+    shipped = checkpoint.load(default_model_path())
+    expected = shipped.get("heldout_identities") or shipped["encoder"]["heldout_identities"]
+    assert len(expected) >= 2
+    assert heldout_names({"name": "dlib-resnet-v1", "embedded": None}) == list(expected)
+    assert heldout_names({"embedded": {"heldout_identities": ["a", "b"]}}) == ["a", "b"]

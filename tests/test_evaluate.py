@@ -21,7 +21,8 @@ def test_retrieval_with_a_perfect_oracle_ranks_everyone_first():
     labels = np.array([0, 0, 1, 1, 1, 2, 2, 3])        # person 3 has one photo: a distractor, not a query
     oracle = torch.nn.functional.one_hot(torch.from_numpy(labels)).float()
     r = identity_retrieval(oracle, oracle, labels)
-    assert r == {"median_rank": 1.0, "top1": 1.0, "top5": 1.0, "queries": 7, "gallery": 7}
+    assert r == {"median_rank": 1.0, "top1": 1.0, "top5": 1.0, "queries": 7, "gallery": 7,
+                 "ranks": [1.0] * 7, "query_people": [0, 0, 1, 1, 1, 2, 2]}
 
 
 def test_retrieval_of_a_collapsed_generator_is_chance():

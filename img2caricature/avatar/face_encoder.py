@@ -1,7 +1,8 @@
 """The face encoder f of an avatar model, found by a name that travels in its snapshot.
 
-    default           the compact f inside the shipped DTN (img2caricature/models/default.pt),
-                      copied into the avatar model (that file may later hold another f)
+    default           the f inside the shipped DTN (img2caricature/models/default.pt; since
+                      2026-12-03 dlib's ResNet in float16, before it a compact f), copied
+                      into the avatar model, so a model keeps the f it learned with
     dlib-resnet-v1    dlib's face ResNet in pure PyTorch (nets/dlib_resnet.py), and any other
                       pretrained encoder `--encoder` takes by name (nets/encoder.py)
     PATH              an encoder.pt (`img2car pretrain-encoder`) or a dtn.pt (its f)

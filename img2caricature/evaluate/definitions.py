@@ -26,7 +26,10 @@ FIGURES: dict[str, str] = {
         "rank, top-1 and top-5 (share of queries with rank <= 1, <= 5). Rulers: the independent judge "
         "(--judge-encoder), and the f of each DTN evaluated; CycleGAN has no f of its own, so it is measured "
         "with the judge and with the DTN's f. The reference column ranks with the photo itself instead of "
-        "its emoji: the best that ruler can do."
+        "its emoji: the best that ruler can do. How sure top-1 is: a 95% percentile interval from "
+        "resampling the held-out people (each with all their photos, since one person's photos succeed or "
+        "fail together), and each model's top-1 minus the first model's with its paired interval (the "
+        "same people drawn for both): an interval that spans 0 does not tell the two apart."
     ),
     "c2st": (
         "Classifier two-sample test: a fresh small CNN is trained for a fixed short budget to tell the model's "

@@ -14,7 +14,7 @@ from torch import nn
 from img2caricature import dataset, registry
 from img2caricature.batches import downscale, map_batches
 from img2caricature.errors import UserError
-from img2caricature.evaluate import attributes, colours, diversity, realism, realism_set, report
+from img2caricature.evaluate import attributes, colours, diversity, intervals, realism, realism_set, report
 from img2caricature.evaluate.classifier import ClassifierConfig
 from img2caricature.evaluate.heldout import select_heldout, split_record
 from img2caricature.evaluate.retrieval import chance_retrieval, identity_retrieval
@@ -195,6 +195,10 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
                          **_model_figures(emoji, real, labels, first_photo, photo_features,
                                           encode, feature_ruler, real_features, cfg, device)}
         results[name]["colour"] = colours.colour_agreement(photo_colours, emoji)
+    for ruler in rulers:   # how sure top-1 is, and each model against the first, person by person
+        found = intervals.retrieval_intervals({n: r["retrieval"][ruler] for n, r in results.items()})
+        for name, extra in found.items():
+            results[name]["retrieval"][ruler].update(extra)
     classifiers = _gender(inputs, cfg, photos, labels, made, results, notes, device)
 
     out = Path(inputs.out)

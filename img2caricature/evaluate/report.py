@@ -20,6 +20,16 @@ def _fmt(value: Any, percent: bool = False) -> str:
     return f"{value:.4g}"
 
 
+def _interval(bounds: list[float] | None) -> str:
+    return "—" if not bounds else f"{_fmt(bounds[0], True)} to {_fmt(bounds[1], True)}"
+
+
+def _difference(d: dict | None) -> str:
+    if not d:
+        return "—"
+    return f"{100 * d['difference']:+.1f} ({_interval(d['interval'])})"
+
+
 def _get(tree: dict, *keys: str) -> Any:
     for k in keys:
         if not isinstance(tree, dict) or k not in tree:
@@ -46,6 +56,12 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
             label += f" (chance {_fmt(by_chance, True)})" if by_chance is not None else ""
             row(f"retrieval ({ruler}): {label}", ("retrieval", ruler, key), percent,
                 ("retrieval", ruler, key))
+        first = next(iter(models), "")
+        rows.append((f"retrieval ({ruler}): top-1, 95% interval (people resampled)",
+                     [_interval(_get(m, "retrieval", ruler, "top1_interval")) for m in models.values()], ""))
+        if len(models) > 1:
+            rows.append((f"retrieval ({ruler}): top-1 minus `{first}`'s, 95% interval",
+                         [_difference(_get(m, "retrieval", ruler, "top1_vs_first")) for m in models.values()], ""))
     size = _get(metrics, "data", "realism", "size")
     at = f" at {size} px" if size else ""
     row(f"C2ST accuracy{at} (chance 50% = indistinguishable)", ("c2st", "accuracy"), True)

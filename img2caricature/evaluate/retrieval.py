@@ -25,8 +25,10 @@ def identity_retrieval(queries: torch.Tensor, photos: torch.Tensor, labels: np.n
     # ties count half, so that a ruler that cannot tell anyone apart is not scored as perfect
     rank = 1 + ((sim > best_same) & others).sum(1) + 0.5 * ((sim == best_same) & others).sum(1)
     rank = rank[has_other]
+    # per query, for intervals (intervals.py): its rank and its person
     return {"median_rank": float(np.median(rank)), "top1": float((rank <= 1).mean()),
-            "top5": float((rank <= 5).mean()), "queries": int(has_other.sum()), "gallery": n - 1}
+            "top5": float((rank <= 5).mean()), "queries": int(has_other.sum()), "gallery": n - 1,
+            "ranks": rank.tolist(), "query_people": labels[has_other].tolist()}
 
 
 def chance_retrieval(labels: np.ndarray) -> dict[str, float]:

@@ -262,15 +262,17 @@ def load_imitator_into(nets: Nets, path: Path) -> None:
 # ---- data --------------------------------------------------------------------------------
 
 def heldout_names(f_rec: dict) -> list[str]:
-    """People no model may train on: f's own held-out identities, else the shipped f's (the
-    project's standard 30), so every figure is measured on people nothing saw."""
+    """People no model may train on: f's own held-out identities, else the shipped model's (the
+    project's standard 30), so every figure is measured on people nothing saw. The shipped
+    model keeps them itself, or (before 2026-12-03, a compact f) in its f."""
     embedded = f_rec.get("embedded") or {}
     if "heldout_identities" in embedded:
         return list(embedded["heldout_identities"])
     from img2caricature.caricature import default_model_path
 
     if default_model_path().is_file():
-        return list(checkpoint.load(default_model_path())["encoder"].get("heldout_identities", []))
+        shipped = checkpoint.load(default_model_path())
+        return list(shipped.get("heldout_identities") or shipped["encoder"].get("heldout_identities", []))
     return []
 
 
