@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 
 from img2caricature import __version__
@@ -84,6 +85,19 @@ def _command_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line. When the reader of its output goes away (`img2car ... | head`), it
+    stops quietly as Unix tools do, instead of with a traceback."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()   # here, inside the try, not at interpreter exit where it cannot be caught
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing left to flush at exit
+        return 141   # 128 + SIGPIPE, what a shell reports for a tool stopped this way
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from img2caricature.runtime import setup_logging

@@ -51,3 +51,20 @@ def test_info_prints_the_dataset(tmp_path, capsys):
 def test_module_entry_point_and_console_script():
     out = subprocess.run([sys.executable, "-m", "img2caricature", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "img2caricature" in out.stdout
+
+
+def test_a_reader_that_went_away_stops_it_quietly(tmp_path):
+    """`img2car info F | head`: the pipe's reader has gone before the output is written (closed
+    here before the command starts, so the write always fails)."""
+    import os
+
+    faces = make_faces(tmp_path / "f.h5", n_ids=2, per_id=2)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "img2caricature", "info", str(faces)], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr

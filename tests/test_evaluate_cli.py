@@ -55,6 +55,11 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
     top1 = {n: m["retrieval"]["judge"]["top1"] for n, m in metrics["models"].items()}
     assert vs_first["difference"] == pytest.approx(top1["cyclegan"] - top1["dtn"])
     assert "top1_vs_first" not in metrics["models"]["dtn"]["retrieval"]["judge"]
+    gender = {n: m["gender"] for n, m in metrics["models"].items()}
+    assert gender["cyclegan"]["person_agreement_vs_first"]["difference"] == pytest.approx(
+        gender["cyclegan"]["person_agreement"] - gender["dtn"]["person_agreement"])
+    lo, hi = gender["dtn"]["person_agreement_interval"]
+    assert lo <= gender["dtn"]["person_agreement"] <= hi
     # only the encoder's held-out people, and only emoji neither model trained on
     held = set(checkpoint.load(tiny_run["encoder"])["heldout_identities"])
     names = dataset.info(tiny_run["faces"]).names

@@ -28,11 +28,16 @@ def top1_interval(ranks: np.ndarray, people: np.ndarray, **kw) -> list[float]:
     return list(person_bootstrap(np.asarray(ranks) <= 1, people, **kw))
 
 
+def paired_difference(values: np.ndarray, baseline: np.ndarray, people: np.ndarray, **kw) -> dict:
+    """mean(values) - mean(baseline) over the same photos, with its interval: paired (the same
+    people are drawn for both), so what the two share does not widen it."""
+    diff = np.asarray(values, dtype=float) - np.asarray(baseline, dtype=float)
+    return {"difference": float(diff.mean()), "interval": list(person_bootstrap(diff, people, **kw))}
+
+
 def top1_difference(ranks: np.ndarray, baseline_ranks: np.ndarray, people: np.ndarray, **kw) -> dict:
-    """top-1 of one model minus a baseline's over the same queries, with its interval: paired
-    (the same people are drawn for both), so what the two share does not widen it."""
-    hits = (np.asarray(ranks) <= 1).astype(float) - (np.asarray(baseline_ranks) <= 1)
-    return {"difference": float(hits.mean()), "interval": list(person_bootstrap(hits, people, **kw))}
+    """top-1 of one model minus a baseline's over the same queries (paired_difference)."""
+    return paired_difference(np.asarray(ranks) <= 1, np.asarray(baseline_ranks) <= 1, people, **kw)
 
 
 def retrieval_intervals(by_model: dict[str, dict]) -> dict[str, dict]:

@@ -239,10 +239,18 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
         raise UserError(f"the gender CSVs use different labels: {photo_clf.classes} vs {emoji_clf.classes}")
     photo_gender = photo_clf.predict(photos, device)
     person_gender = attributes.person_majority(photo_gender, labels)
+    first_agrees = None
     for name, emoji in made.items():
         emoji_gender = emoji_clf.predict(emoji, device)
+        agrees = person_gender == emoji_gender
         results[name]["gender"] = attributes.gender_agreement(photo_gender, emoji_gender, photo_clf.classes) | {
-            "person_agreement": float(np.mean(person_gender == emoji_gender))}
+            "person_agreement": float(np.mean(agrees)),
+            "person_agreement_interval": list(intervals.person_bootstrap(agrees, labels))}
+        if first_agrees is None:
+            first_agrees = agrees
+        else:
+            results[name]["gender"]["person_agreement_vs_first"] = intervals.paired_difference(
+                agrees, first_agrees, labels)
     figures = {f"{domain} gender classifier": {**clf.heldout, "n_train": clf.n_train, "cache": str(clf.cache)}
                for domain, clf in (("photo", photo_clf), ("emoji", emoji_clf))}
     # trained on aligned CelebA-HQ, judging our crops: how consistent is it across one person's photos?

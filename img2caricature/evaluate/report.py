@@ -70,6 +70,12 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
     row("gender agreement", ("gender", "agreement"), True)
     row("gender agreement by chance", ("gender", "chance"), True)
     row("gender agreement with the person's majority answer", ("gender", "person_agreement"), True)
+    if any(_get(m, "gender", "person_agreement_interval") for m in models.values()):
+        rows.append(("the same, 95% interval (people resampled)",
+                     [_interval(_get(m, "gender", "person_agreement_interval")) for m in models.values()], ""))
+    if len(models) > 1 and any(_get(m, "gender", "person_agreement_vs_first") for m in models.values()):
+        rows.append((f"the same, minus `{next(iter(models))}`'s, 95% interval",
+                     [_difference(_get(m, "gender", "person_agreement_vs_first")) for m in models.values()], ""))
     row("skin lightness kept (Spearman, photo vs emoji)", ("colour", "skin"))
     row("hair lightness kept (Spearman, photo vs emoji)", ("colour", "hair"))
     row("diversity: pixel L1", ("diversity", "pixel_l1"), False, ("diversity", "pixel_l1"))
