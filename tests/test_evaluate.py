@@ -175,3 +175,30 @@ def test_the_shared_gender_csvs_read():
         assert len(files) >= 1000 and set(genders) == {"female", "male"}
         images, ok = attributes.load_folder(files[:4], 64)
         assert images.shape == (4, 3, 64, 64) and images.dtype == torch.uint8
+
+
+class MeanColour(torch.nn.Module):
+    """A stand-in face f: how much redder than blue the middle of the image is, and a constant.
+    Counts its calls."""
+
+    calls = 0
+
+    def encode(self, x):
+        MeanColour.calls += 1
+        h, w = x.shape[-2:]
+        middle = x[..., h // 4:3 * h // 4, w // 4:3 * w // 4].mean((2, 3))
+        return torch.stack([middle[:, 0] - middle[:, 2], torch.ones(len(x))], 1)
+
+
+def test_the_photo_gender_probe_reads_f_and_is_cached(tmp_path):
+    csv = make_gender_folder(tmp_path / "genders", n=40)
+    clf = attributes.probe_gender_classifier(csv, csv.with_suffix(""), tmp_path / "cache", MeanColour(), "mean")
+    assert clf.classes == ["female", "male"] and clf.heldout["accuracy"] == 1.0 and clf.n_train == 32
+    low, high = 30 / 127.5 - 1, 220 / 127.5 - 1          # the folder's squares, on [-1, 1]
+    red, blue = torch.full((1, 3, 32, 32), low), torch.full((1, 3, 32, 32), low)
+    red[:, 0], blue[:, 2] = high, high
+    assert clf.predict(torch.cat([red, blue, red])).tolist() == [1, 0, 1]   # male, female, male
+    calls = MeanColour.calls
+    again = attributes.probe_gender_classifier(csv, csv.with_suffix(""), tmp_path / "cache", MeanColour(), "mean")
+    assert MeanColour.calls == calls and again.cache == clf.cache   # read back, not refitted
+    assert again.predict(torch.cat([blue, red])).tolist() == [0, 1]

@@ -68,6 +68,9 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
     assert set(metrics["data"]["emoji_records"]) == set(checkpoint.load(models["dtn"])["heldout_emoji"])
     assert set(metrics["classifiers"]) == {"photo gender classifier", "emoji gender classifier"}
     assert 0.5 <= metrics["classifiers"]["photo gender classifier"]["within_person_agreement"] <= 1
+    from img2caricature.nets.dlib_resnet import installed_weights   # "auto": dlib's probe where installed
+    expected = "linear probe on dlib-resnet-v1" if installed_weights() else "small CNN"
+    assert metrics["classifiers"]["photo gender classifier"]["ruler"] == expected
     assert list((tmp_path / "reports" / "cache").glob("gender-*.pt"))  # cached beside the report
     md = (out / "metrics.md").read_text()
     assert "| figure | dtn | cyclegan |" in md and "C2ST" in md and "Identity retrieval" in md

@@ -50,8 +50,11 @@ FIGURES: dict[str, str] = {
     ),
     "gender": (
         "Attribute agreement: the share of held-out photos whose emoji keeps the apparent gender, judged by a "
-        "small CNN trained on CelebA-HQ photos (--photo-genders) for the photo and one trained on Bitmoji "
+        "model trained on CelebA-HQ photos (--photo-genders) for the photo and a small CNN trained on Bitmoji "
         "(--emoji-genders) for the emoji; each classifier's accuracy on its own held-out fifth is reported. "
+        "The photo's model (photo_gender_ruler): a linear probe on dlib's face descriptor where its weights are "
+        "installed (the default, 'auto'; the label depends on no evaluated model, and on our crops it is far "
+        "steadier), else a small CNN on the pixels ('cnn'). "
         "'chance' is the agreement expected if the emoji's gender were independent of the photo's, given "
         "both shares of 'male'. The photo classifier's within_person_agreement (the mean share of a person's "
         "photos given that person's majority answer) shows how reliable it is on our crops, which it was not "

@@ -38,6 +38,9 @@ class EvalConfig:
     realism_fill: bool = True      # ... filled with emoji the models trained on when too few are held out
     gender_steps: int = 800        # each gender classifier (trained once, then cached)
     gender_size: int = 64
+    # the photo's gender: "cnn" (a small CNN on the pixels), a published f's name (a linear probe
+    # on its features), or "auto": dlib-resnet-v1 where its weights are installed, else cnn
+    photo_gender_ruler: str = "auto"
     classifier_batch: int = 32
     kid_subsets: int = 100
     kid_subset_size: int = 1000
@@ -231,8 +234,14 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
     cache = Path(inputs.cache_dir) if inputs.cache_dir else Path(inputs.out).parent / "cache"
     gcfg = ClassifierConfig(size=cfg.gender_size, steps=cfg.gender_steps, batch_size=cfg.classifier_batch, seed=cfg.seed)
     default_dir = lambda csv: Path(csv).with_suffix("")  # noqa: E731  (x.csv beside folder x/)
-    photo_clf = attributes.gender_classifier(inputs.photo_genders, inputs.photo_gender_images or
-                                             default_dir(inputs.photo_genders), cache, "photo", gcfg, device)
+    photo_images = inputs.photo_gender_images or default_dir(inputs.photo_genders)
+    ruler = _photo_gender_ruler(cfg.photo_gender_ruler)
+    if ruler == "cnn":
+        photo_clf = attributes.gender_classifier(inputs.photo_genders, photo_images, cache, "photo", gcfg, device)
+    else:
+        f = registry.encoder_from_snapshot(registry.load_encoder_snapshot(ruler)).eval().to(device)
+        photo_clf = attributes.probe_gender_classifier(inputs.photo_genders, photo_images, cache, f, ruler,
+                                                       cfg.seed, device)
     emoji_clf = attributes.gender_classifier(inputs.emoji_genders, inputs.emoji_gender_images or
                                              default_dir(inputs.emoji_genders), cache, "emoji", gcfg, device)
     if photo_clf.classes != emoji_clf.classes:
@@ -253,7 +262,21 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
                 agrees, first_agrees, labels)
     figures = {f"{domain} gender classifier": {**clf.heldout, "n_train": clf.n_train, "cache": str(clf.cache)}
                for domain, clf in (("photo", photo_clf), ("emoji", emoji_clf))}
+    figures["photo gender classifier"]["ruler"] = "small CNN" if ruler == "cnn" else f"linear probe on {ruler}"
+    figures["emoji gender classifier"]["ruler"] = "small CNN"
     # trained on aligned CelebA-HQ, judging our crops: how consistent is it across one person's photos?
     figures["photo gender classifier"]["within_person_agreement"] = attributes.within_person_agreement(
         photo_gender, labels)
     return figures
+
+
+def _photo_gender_ruler(name: str) -> str:
+    """"auto" -> dlib's f where its weights are installed (the steadier ruler), else the CNN."""
+    if name != "auto":
+        return name
+    try:
+        registry.load_encoder_snapshot("dlib-resnet-v1")
+        return "dlib-resnet-v1"
+    except UserError:
+        return "cnn"
+
