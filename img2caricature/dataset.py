@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from img2caricature.errors import DiskError, UserError, short_reason
+from img2caricature import undo_file
 from img2caricature.undo_file import UndoFile
 
 FORMAT_VERSION = 1
@@ -62,6 +63,7 @@ def create(
     tmp = path.with_name(path.name + ".creating")
     param_names = list(param_names or [])
     tmp.write_bytes(b"")
+    undo_file.journal_path(tmp).unlink(missing_ok=True)   # a killed create's: not this file's
     try:
         with _Transactional(tmp, "w") as t:
             f = t.file
@@ -78,6 +80,7 @@ def create(
                 f.create_dataset("names", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
             else:
                 f.attrs["param_names"] = param_names
+        undo_file.journal_path(path).unlink(missing_ok=True)   # the replaced file's, if it was killed
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -93,6 +96,7 @@ def check_replaceable(path: str | Path, kind: Kind, flag: str = "--out") -> None
     if path.is_dir():
         raise UserError(f"{flag} {path} is a folder: give the dataset's file name, e.g. {path / f'{kind}.h5'}")
     try:
+        undo_file.recover(path)
         with h5py.File(path, "r") as f:
             held = str(f.attrs["kind"]) if "kind" in f.attrs else "an HDF5 file that is not an img2caricature dataset"
     except OSError:
@@ -154,6 +158,8 @@ class _Transactional:
                 self.file.close()
                 if self.raw.failure is not None:  # a write HDF5 makes on closing: the flushed file stands
                     self.raw.rollback()
+                else:
+                    self.raw.commit()   # HDF5's closing writes are the file now: their journal goes
                 self.raw.close()
 
     def __enter__(self) -> "_Transactional":
@@ -167,6 +173,7 @@ def _open(path: str | Path, mode: str) -> h5py.File:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"dataset not found: {path}")
+    undo_file.recover(path)   # a writer killed mid-append: back to its last whole record
     try:
         f = h5py.File(path, mode)
     except OSError as err:
@@ -388,6 +395,7 @@ class ImageDataset(Dataset):
 
     def _handle(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
+            undo_file.recover(self.path)
             self._file = h5py.File(self.path, "r")
             self._pid = os.getpid()
         return self._file
