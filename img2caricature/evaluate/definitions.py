@@ -60,8 +60,8 @@ FIGURES: dict[str, str] = {
         "photos given that person's majority answer) shows how reliable it is on our crops, which it was not "
         "trained on, and caps the per-photo agreement near it; the person's majority answer is the steadier "
         "label, so agreement with it is reported too (each emoji against the majority answer over its "
-        "person's photos), with a 95% interval from resampling the people and each model minus the first "
-        "(paired), as for retrieval's top-1."
+        "person's photos). Both come with a 95% interval from resampling the people, and the majority-answer "
+        "figure with each model minus the first (paired), as for retrieval's top-1."
     ),
     "colour": (
         "Colours kept: the Spearman rank correlation, over the held-out photos, between the CIE L* of the "

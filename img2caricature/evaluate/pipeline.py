@@ -253,6 +253,7 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
         emoji_gender = emoji_clf.predict(emoji, device)
         agrees = person_gender == emoji_gender
         results[name]["gender"] = attributes.gender_agreement(photo_gender, emoji_gender, photo_clf.classes) | {
+            "agreement_interval": list(intervals.person_bootstrap(photo_gender == emoji_gender, labels)),
             "person_agreement": float(np.mean(agrees)),
             "person_agreement_interval": list(intervals.person_bootstrap(agrees, labels))}
         if first_agrees is None:

@@ -68,6 +68,9 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
     row("C2ST emoji tested a side", ("c2st", "test_per_side"))
     row(f"KID ({metrics.get('feature_ruler') or 'no encoder'})", ("kid", "kid"))
     row("gender agreement", ("gender", "agreement"), True)
+    if any(_get(m, "gender", "agreement_interval") for m in models.values()):
+        rows.append(("the same, 95% interval (people resampled)",
+                     [_interval(_get(m, "gender", "agreement_interval")) for m in models.values()], ""))
     row("gender agreement by chance", ("gender", "chance"), True)
     row("gender agreement with the person's majority answer", ("gender", "person_agreement"), True)
     if any(_get(m, "gender", "person_agreement_interval") for m in models.values()):
