@@ -28,6 +28,16 @@ class LinearProbe:
             return loss
         opt.step(closure)
 
+    def state(self) -> dict[str, torch.Tensor]:
+        """What a fitted probe is, to save: `from_state` rebuilds it without refitting."""
+        return {"mean": self.mean, "std": self.std, "w": self.w.detach(), "b": self.b.detach()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> "LinearProbe":
+        probe = cls.__new__(cls)
+        probe.mean, probe.std, probe.w, probe.b = (state[k] for k in ("mean", "std", "w", "b"))
+        return probe
+
     @torch.no_grad()
     def predict(self, features: torch.Tensor) -> np.ndarray:
         return (linear_logits(features, self.mean, self.std, self.w, self.b) > 0).numpy()

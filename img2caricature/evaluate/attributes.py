@@ -139,23 +139,13 @@ class ProbeGenderClassifier:
         return self.probe.predict(feats.cpu()).astype(int)   # True = classes[1]
 
 
-def probe_gender_classifier(csv_path: Path, images_dir: Path, cache_dir: Path, f: nn.Module, f_name: str,
-                            seed: int = 0, device: torch.device | None = None) -> ProbeGenderClassifier:
-    """A probe fitted on a random 4/5 of the labelled images' f features, measured on the rest;
-    cached (its weights and figures) under a key of the CSV, the folder and f's name."""
-    h = hashlib.sha256(Path(csv_path).read_bytes())
-    h.update(f"{Path(images_dir).resolve()}|{f_name}|{seed}".encode())
-    cache = Path(cache_dir) / f"gender-probe-{h.hexdigest()[:12]}.pt"
-    if cache.is_file():
-        saved = checkpoint.load(cache)
-        probe = LinearProbe.__new__(LinearProbe)
-        probe.mean, probe.std, probe.w, probe.b = (saved[k] for k in ("mean", "std", "w", "b"))
-        return ProbeGenderClassifier(f, probe, list(saved["classes"]), dict(saved["heldout"]),
-                                     int(saved["n_train"]), cache)
-    feats, genders = encode_labelled(f, csv_path, images_dir, device)
+def fit_gender_probe(feats: torch.Tensor, genders: list[str], seed: int = 0
+                     ) -> tuple[LinearProbe, list[str], dict[str, float], int]:
+    """A probe fitted on a random 4/5 of labelled features, measured on the rest: the probe, its
+    classes (sorted; the probe answers True for classes[1]), its held-out figures, n_train."""
     classes = sorted(set(genders))
     if len(classes) != 2:
-        raise UserError(f"{csv_path}: a gender probe needs exactly two labels, got {classes}")
+        raise UserError(f"a gender probe needs exactly two labels, got {classes}")
     labels = np.array([classes.index(g) for g in genders])
     order = np.random.default_rng(seed).permutation(len(labels))
     n_test = max(1, len(labels) // 5)
@@ -164,10 +154,24 @@ def probe_gender_classifier(csv_path: Path, images_dir: Path, cache_dir: Path, f
     probe = LinearProbe(feats[train], labels[train])
     heldout = accuracy(probe.predict(feats[test]).astype(int), labels[test])
     heldout["n_test"] = len(test)
+    return probe, classes, heldout, len(train)
+
+
+def probe_gender_classifier(csv_path: Path, images_dir: Path, cache_dir: Path, f: nn.Module, f_name: str,
+                            seed: int = 0, device: torch.device | None = None) -> ProbeGenderClassifier:
+    """fit_gender_probe on f's features of a labelled folder; cached (its weights and figures)
+    under a key of the CSV, the folder and f's name."""
+    h = hashlib.sha256(Path(csv_path).read_bytes())
+    h.update(f"{Path(images_dir).resolve()}|{f_name}|{seed}".encode())
+    cache = Path(cache_dir) / f"gender-probe-{h.hexdigest()[:12]}.pt"
+    if cache.is_file():
+        saved = checkpoint.load(cache)
+        return ProbeGenderClassifier(f, LinearProbe.from_state(saved["probe"]), list(saved["classes"]),
+                                     dict(saved["heldout"]), int(saved["n_train"]), cache)
+    probe, classes, heldout, n_train = fit_gender_probe(*encode_labelled(f, csv_path, images_dir, device), seed)
     checkpoint.save_atomic({"kind": "gender-probe", "f": f_name, "classes": classes, "heldout": heldout,
-                            "n_train": len(train), "mean": probe.mean, "std": probe.std,
-                            "w": probe.w.detach(), "b": probe.b.detach()}, cache)
-    return ProbeGenderClassifier(f, probe, classes, heldout, len(train), cache)
+                            "n_train": n_train, "probe": probe.state()}, cache)
+    return ProbeGenderClassifier(f, probe, classes, heldout, n_train, cache)
 
 
 def gender_agreement(photo_gender: np.ndarray, emoji_gender: np.ndarray, classes: list[str]) -> dict[str, float]:

@@ -154,17 +154,11 @@ def measure(traits: Traits, renders: torch.Tensor, photo_skin: np.ndarray, photo
 
 def gender_probe(f: nn.Module, csv_path: Path, images_dir: Path) -> tuple[am.LinearProbe, int, dict]:
     """A probe trained on 4/5 of a `file,gender` folder, its accuracy on the rest."""
-    from img2caricature.evaluate.attributes import encode_labelled
+    from img2caricature.evaluate.attributes import encode_labelled, fit_gender_probe
 
-    feats, genders = encode_labelled(f, csv_path, images_dir)
-    classes = sorted(set(genders))
-    y = np.array([classes.index(g) for g in genders])
-    order = np.random.default_rng(0).permutation(len(y))
-    test, train = order[:len(y) // 5], order[len(y) // 5:]
-    probe = am.LinearProbe(feats[train], y[train])
+    probe, classes, heldout, n_train = fit_gender_probe(*encode_labelled(f, csv_path, images_dir))
     male = classes.index("male") if "male" in classes else len(classes) - 1
-    return probe, male, {"heldout_accuracy": float((probe.predict(feats[test]) == y[test]).mean()),
-                         "n_train": len(train), "n_test": len(test)}
+    return probe, male, {"heldout_accuracy": heldout["accuracy"], "n_train": n_train, "n_test": heldout["n_test"]}
 
 
 def read_hand_labels(path: Path, sources: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -273,11 +273,9 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
 
 def _photo_gender_ruler(name: str) -> str:
     """"auto" -> dlib's f where its weights are installed (the steadier ruler), else the CNN."""
+    from img2caricature.nets.dlib_resnet import installed_weights
+
     if name != "auto":
         return name
-    try:
-        registry.load_encoder_snapshot("dlib-resnet-v1")
-        return "dlib-resnet-v1"
-    except UserError:
-        return "cnn"
+    return "dlib-resnet-v1" if installed_weights() is not None else "cnn"
 
