@@ -202,3 +202,23 @@ def test_the_photo_gender_probe_reads_f_and_is_cached(tmp_path):
     again = attributes.probe_gender_classifier(csv, csv.with_suffix(""), tmp_path / "cache", MeanColour(), "mean")
     assert MeanColour.calls == calls and again.cache == clf.cache   # read back, not refitted
     assert again.predict(torch.cat([blue, red])).tolist() == [0, 1]
+
+
+def test_a_gender_ensemble_votes_with_members_of_different_seeds(tmp_path):
+    csv = make_gender_folder(tmp_path / "people")
+    ensemble = attributes.gender_ensemble(csv, tmp_path / "people", tmp_path / "cache", "emoji", TINY_CLF, 3)
+    single = attributes.gender_classifier(csv, tmp_path / "people", tmp_path / "cache", "emoji", TINY_CLF)
+    assert ensemble.members[0].cache == single.cache          # its first member is the one classifier of cfg
+    assert len({m.cache for m in ensemble.members}) == 3      # the others: their own seeds, their own files
+    assert ensemble.heldout["members"] == 3 and ensemble.heldout["accuracy_min"] <= ensemble.heldout["accuracy"]
+    torch.manual_seed(0)
+    squares = torch.rand(12, 3, 24, 24) * 2 - 1
+    squares[:6, 0, 6:18, 6:18], squares[6:, 2, 6:18, 6:18] = 0.8, 0.8   # red squares, then blue ones
+    assert ensemble.predict_each(squares).tolist() == [[1] * 6 + [0] * 6] * 3   # like what they learned on: all agree
+    noise = torch.rand(12, 3, 24, 24) * 2 - 1   # far from it, as generated emoji are: the seeds disagree
+    each = ensemble.predict_each(noise)
+    assert each.shape == (3, 12) and (each != each[0]).any()
+    assert ensemble.predict(noise).tolist() == [int(np.sum(c) >= 2) for c in each.T]
+    assert attributes.vote(np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0]]), 2).tolist() == [1, 1, 0]
+    with pytest.raises(UserError, match="at least one classifier"):
+        attributes.gender_ensemble(csv, tmp_path / "people", tmp_path / "cache", "emoji", TINY_CLF, 0)

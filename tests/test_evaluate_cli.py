@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from img2caricature import checkpoint, dataset
@@ -12,7 +13,9 @@ from img2caricature.config import load_config
 from img2caricature.train.cyclegan import CycleGANConfig, train_cyclegan
 from img2caricature.train.dtn import DTNConfig, train_dtn
 from tests.conftest import TINY_CYCLEGAN, TINY_DTN
-from img2caricature.evaluate.retrieval import chance_retrieval
+from img2caricature.evaluate.retrieval import chance_retrieval, identity_retrieval
+from img2caricature.nets.encoder import encoder_from_snapshot
+from img2caricature.translate import load_translator
 from tests.test_evaluate import make_gender_folder
 
 TINY_EVAL = ["c2st_steps=3", "gender_steps=3", "gender_size=16", "kid_subsets=2",
@@ -49,12 +52,25 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
         assert 0 <= m["c2st"]["accuracy"] <= 1 and m["kid"]["kid"] is not None
         assert 0 <= m["gender"]["agreement"] <= 1 and m["diversity"]["pixel_l1"] >= 0
         assert 0 <= m["gender"]["person_agreement"] <= 1
+        assert len(m["gender"]["agreement_each_emoji_classifier"]) == 5   # the vote's members, one figure each
+        among = m["retrieval_among_emoji"]["judge"]   # every query ranks the other emoji
+        assert among["queries"] == m["retrieval"]["judge"]["queries"] and 0 <= among["top1"] <= 1
         lo, hi = m["retrieval"]["judge"]["top1_interval"]
         assert lo <= m["retrieval"]["judge"]["top1"] <= hi
     vs_first = metrics["models"]["cyclegan"]["retrieval"]["judge"]["top1_vs_first"]
     top1 = {n: m["retrieval"]["judge"]["top1"] for n, m in metrics["models"].items()}
     assert vs_first["difference"] == pytest.approx(top1["cyclegan"] - top1["dtn"])
     assert "top1_vs_first" not in metrics["models"]["dtn"]["retrieval"]["judge"]
+    among = {n: m["retrieval_among_emoji"]["judge"] for n, m in metrics["models"].items()}
+    photos = dataset.to_float(dataset.load_images(tiny_run["faces"], "faces", metrics["data"]["face_records"]))
+    judge = encoder_from_snapshot(checkpoint.load(tiny_run["encoder"])).eval()
+    with torch.no_grad():   # the dtn's emoji ranked among themselves by the judge, as evaluate should have
+        emoji_features = judge.encode(load_translator(models["dtn"]).eval()(photos))
+    query_labels = dataset.read_column(tiny_run["faces"], "labels")[metrics["data"]["face_records"]]
+    assert among["dtn"]["ranks"] == pytest.approx(identity_retrieval(emoji_features, emoji_features,
+                                                                     query_labels)["ranks"], abs=1e-6)
+    assert among["cyclegan"]["top1_vs_first"]["difference"] == pytest.approx(
+        among["cyclegan"]["top1"] - among["dtn"]["top1"])
     gender = {n: m["gender"] for n, m in metrics["models"].items()}
     assert gender["cyclegan"]["person_agreement_vs_first"]["difference"] == pytest.approx(
         gender["cyclegan"]["person_agreement"] - gender["dtn"]["person_agreement"])
@@ -76,6 +92,8 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
     md = (out / "metrics.md").read_text()
     assert "| figure | dtn | cyclegan |" in md and "C2ST" in md and "Identity retrieval" in md
     assert "retrieval (judge): top-1 minus `dtn`'s, 95% interval | — |" in md
+    assert "each emoji classifier of the vote alone" in md and "retrieval (judge), emoji among emoji: top-1" in md
+    assert metrics["classifiers"]["emoji gender classifier"]["members"] == 5
     # 2 people held out: a warning, and chance levels beside the retrieval figures
     assert metrics["chance"]["retrieval"]["top1"] == pytest.approx(chance_retrieval(labels)["top1"])
     assert "retrieval (judge): top-1 (chance" in md and any("only 2 held-out people" in n for n in metrics["notes"])

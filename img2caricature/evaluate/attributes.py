@@ -1,8 +1,10 @@
 """Attribute agreement: does the emoji keep the photo's apparent gender?
 
-Two gender classifiers, one per domain, each trained on a labelled folder (a CSV of
+Two gender rulers, one per domain, each trained on a labelled folder (a CSV of
 `file,gender` beside a folder of images) and cached as a file keyed by the CSV's content,
-the folder and the training config, so reruns skip the training.
+the folder and the training config, so reruns skip the training. A ruler on pixels is a
+vote of small CNNs that differ only in their seed (GenderEnsemble); the photo's may instead
+be a linear probe on a pretrained f (ProbeGenderClassifier).
 """
 
 from __future__ import annotations
@@ -117,6 +119,60 @@ def gender_classifier(csv_path: Path, images_dir: Path, cache_dir: Path, domain:
                             "config": dataclasses.asdict(cfg), "heldout": heldout, "n_train": len(train),
                             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, cache)
     return GenderClassifier(model, classes, cfg.size, heldout, len(train), cache)
+
+
+@dataclass
+class GenderEnsemble:
+    """Small CNNs trained alike but for their seed (which draws both their held-out fifth and
+    their initialisation), answering by majority vote. On generated emoji, far from the real
+    ones they learned on, one CNN's answers depend on its seed much more than its held-out
+    accuracy shows: eight seeds, all 98-99.7% on held-out real Bitmoji, read the same model's
+    emoji as keeping the photo's gender 84.3% to 95.0% of the time. The vote is steadier, and
+    each member's own figure is reported beside it, so the spread stays in view."""
+    members: list[GenderClassifier]
+
+    @property
+    def classes(self) -> list[str]:
+        return self.members[0].classes
+
+    @property
+    def heldout(self) -> dict[str, float]:
+        """Each member on its own held-out fifth: the mean, the lowest and the highest."""
+        each = [m.heldout["accuracy"] for m in self.members]
+        return {"accuracy": float(np.mean(each)), "accuracy_min": min(each), "accuracy_max": max(each),
+                "balanced_accuracy": float(np.mean([m.heldout["balanced_accuracy"] for m in self.members])),
+                "n_test": self.members[0].heldout["n_test"], "members": len(self.members)}
+
+    @property
+    def n_train(self) -> int:
+        return self.members[0].n_train
+
+    @property
+    def cache(self) -> Path:
+        return self.members[0].cache
+
+    def predict_each(self, images: torch.Tensor, device: torch.device | None = None) -> np.ndarray:
+        """(members, N): each member's answer."""
+        return np.stack([m.predict(images, device) for m in self.members])
+
+    def predict(self, images: torch.Tensor, device: torch.device | None = None) -> np.ndarray:
+        return vote(self.predict_each(images, device), len(self.classes))
+
+
+def vote(each: np.ndarray, n_classes: int) -> np.ndarray:
+    """(members, N) answers -> the most common answer for each of N (ties: the lower class)."""
+    return np.array([np.bincount(answers, minlength=n_classes).argmax() for answers in each.T], dtype=int)
+
+
+def gender_ensemble(csv_path: Path, images_dir: Path, cache_dir: Path, domain: str, cfg: ClassifierConfig,
+                    members: int, device: torch.device | None = None) -> GenderEnsemble:
+    """`members` gender_classifiers with seeds cfg.seed, cfg.seed + 1, ... (each cached; the
+    first is the one a single classifier of cfg would be). An odd count leaves no ties."""
+    if members < 1:
+        raise UserError(f"a gender ruler needs at least one classifier, got {members}")
+    return GenderEnsemble([gender_classifier(csv_path, images_dir, cache_dir, domain,
+                                             dataclasses.replace(cfg, seed=cfg.seed + k), device)
+                           for k in range(members)])
 
 
 @dataclass

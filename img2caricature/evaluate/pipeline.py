@@ -38,6 +38,9 @@ class EvalConfig:
     realism_fill: bool = True      # ... filled with emoji the models trained on when too few are held out
     gender_steps: int = 800        # each gender classifier (trained once, then cached)
     gender_size: int = 64
+    # a gender ruler on pixels is a vote of this many small CNNs, seeds seed, seed + 1, ...: one
+    # CNN's reading of generated emoji moves by 10 points with its seed alone (attributes.GenderEnsemble)
+    gender_ensemble: int = 5
     # the photo's gender: "cnn" (a small CNN on the pixels), a published f's name (a linear probe
     # on its features), or "auto": dlib-resnet-v1 where its weights are installed, else cnn
     photo_gender_ruler: str = "auto"
@@ -116,7 +119,10 @@ def _model_figures(emoji: torch.Tensor, real: torch.Tensor, labels: np.ndarray, 
     `real`: real emoji at cfg.realism_size, `real_features` theirs by the feature ruler."""
     emoji_features = {ruler: map_batches(fn, emoji, cfg.batch_size, device) for ruler, fn in encode.items()}
     figures: dict = {"retrieval": {ruler: identity_retrieval(feats, photo_features[ruler], labels)
-                                   for ruler, feats in emoji_features.items()}}
+                                   for ruler, feats in emoji_features.items()},
+                     # the same people told apart among the emoji alone: no crossing from cartoon to photo
+                     "retrieval_among_emoji": {ruler: identity_retrieval(feats, feats, labels)
+                                               for ruler, feats in emoji_features.items()}}
     c2st_cfg = ClassifierConfig(size=cfg.realism_size, steps=cfg.c2st_steps, batch_size=cfg.classifier_batch,
                                 seed=cfg.seed)
     seen = realism_set.generated_at(emoji, cfg.realism_size)   # as a user sees them
@@ -199,9 +205,10 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
                                           encode, feature_ruler, real_features, cfg, device)}
         results[name]["colour"] = colours.colour_agreement(photo_colours, emoji)
     for ruler in rulers:   # how sure top-1 is, and each model against the first, person by person
-        found = intervals.retrieval_intervals({n: r["retrieval"][ruler] for n, r in results.items()})
-        for name, extra in found.items():
-            results[name]["retrieval"][ruler].update(extra)
+        for figure in ("retrieval", "retrieval_among_emoji"):
+            found = intervals.retrieval_intervals({n: r[figure][ruler] for n, r in results.items()})
+            for name, extra in found.items():
+                results[name][figure][ruler].update(extra)
     classifiers = _gender(inputs, cfg, photos, labels, made, results, notes, device)
 
     out = Path(inputs.out)
@@ -237,23 +244,27 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
     photo_images = inputs.photo_gender_images or default_dir(inputs.photo_genders)
     ruler = _photo_gender_ruler(cfg.photo_gender_ruler)
     if ruler == "cnn":
-        photo_clf = attributes.gender_classifier(inputs.photo_genders, photo_images, cache, "photo", gcfg, device)
+        photo_clf = attributes.gender_ensemble(inputs.photo_genders, photo_images, cache, "photo", gcfg,
+                                               cfg.gender_ensemble, device)
     else:
         f = registry.encoder_from_snapshot(registry.load_encoder_snapshot(ruler)).eval().to(device)
         photo_clf = attributes.probe_gender_classifier(inputs.photo_genders, photo_images, cache, f, ruler,
                                                        cfg.seed, device)
-    emoji_clf = attributes.gender_classifier(inputs.emoji_genders, inputs.emoji_gender_images or
-                                             default_dir(inputs.emoji_genders), cache, "emoji", gcfg, device)
+    emoji_clf = attributes.gender_ensemble(inputs.emoji_genders, inputs.emoji_gender_images or
+                                           default_dir(inputs.emoji_genders), cache, "emoji", gcfg,
+                                           cfg.gender_ensemble, device)
     if photo_clf.classes != emoji_clf.classes:
         raise UserError(f"the gender CSVs use different labels: {photo_clf.classes} vs {emoji_clf.classes}")
     photo_gender = photo_clf.predict(photos, device)
     person_gender = attributes.person_majority(photo_gender, labels)
     first_agrees = None
     for name, emoji in made.items():
-        emoji_gender = emoji_clf.predict(emoji, device)
+        each = emoji_clf.predict_each(emoji, device)   # every member's answer, then their vote
+        emoji_gender = attributes.vote(each, len(emoji_clf.classes))
         agrees = person_gender == emoji_gender
         results[name]["gender"] = attributes.gender_agreement(photo_gender, emoji_gender, photo_clf.classes) | {
             "agreement_interval": list(intervals.person_bootstrap(photo_gender == emoji_gender, labels)),
+            "agreement_each_emoji_classifier": [float(np.mean(photo_gender == e)) for e in each],
             "person_agreement": float(np.mean(agrees)),
             "person_agreement_interval": list(intervals.person_bootstrap(agrees, labels))}
         if first_agrees is None:
@@ -263,8 +274,10 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
                 agrees, first_agrees, labels)
     figures = {f"{domain} gender classifier": {**clf.heldout, "n_train": clf.n_train, "cache": str(clf.cache)}
                for domain, clf in (("photo", photo_clf), ("emoji", emoji_clf))}
-    figures["photo gender classifier"]["ruler"] = "small CNN" if ruler == "cnn" else f"linear probe on {ruler}"
-    figures["emoji gender classifier"]["ruler"] = "small CNN"
+    figures["photo gender classifier"]["ruler"] = f"linear probe on {ruler}"
+    figures["emoji gender classifier"]["ruler"] = f"vote of {cfg.gender_ensemble} small CNNs (seeds {cfg.seed}+)"
+    if ruler == "cnn":
+        figures["photo gender classifier"]["ruler"] = figures["emoji gender classifier"]["ruler"]
     # trained on aligned CelebA-HQ, judging our crops: how consistent is it across one person's photos?
     figures["photo gender classifier"]["within_person_agreement"] = attributes.within_person_agreement(
         photo_gender, labels)

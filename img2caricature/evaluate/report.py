@@ -24,6 +24,10 @@ def _interval(bounds: list[float] | None) -> str:
     return "—" if not bounds else f"{_fmt(bounds[0], True)} to {_fmt(bounds[1], True)}"
 
 
+def _span(values: list[float] | None) -> list[float] | None:
+    return [min(values), max(values)] if values else None
+
+
 def _difference(d: dict | None) -> str:
     if not d:
         return "—"
@@ -62,6 +66,12 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
         if len(models) > 1:
             rows.append((f"retrieval ({ruler}): top-1 minus `{first}`'s, 95% interval",
                          [_difference(_get(m, "retrieval", ruler, "top1_vs_first")) for m in models.values()], ""))
+        row(f"retrieval ({ruler}), emoji among emoji: top-1", ("retrieval_among_emoji", ruler, "top1"), True,
+            ("retrieval", ruler, "top1"))
+        if len(models) > 1:
+            rows.append((f"retrieval ({ruler}), emoji among emoji: top-1 minus `{first}`'s, 95% interval",
+                         [_difference(_get(m, "retrieval_among_emoji", ruler, "top1_vs_first"))
+                          for m in models.values()], ""))
     size = _get(metrics, "data", "realism", "size")
     at = f" at {size} px" if size else ""
     row(f"C2ST accuracy{at} (chance 50% = indistinguishable)", ("c2st", "accuracy"), True)
@@ -71,6 +81,10 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
     if any(_get(m, "gender", "agreement_interval") for m in models.values()):
         rows.append(("the same, 95% interval (people resampled)",
                      [_interval(_get(m, "gender", "agreement_interval")) for m in models.values()], ""))
+    if any(_get(m, "gender", "agreement_each_emoji_classifier") for m in models.values()):
+        rows.append(("the same, each emoji classifier of the vote alone (lowest to highest)",
+                     [_interval(_span(_get(m, "gender", "agreement_each_emoji_classifier")))
+                      for m in models.values()], ""))
     row("gender agreement by chance", ("gender", "chance"), True)
     row("gender agreement with the person's majority answer", ("gender", "person_agreement"), True)
     if any(_get(m, "gender", "person_agreement_interval") for m in models.values()):
