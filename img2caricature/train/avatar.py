@@ -327,59 +327,55 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
     opt_c = torch.optim.Adam(nets.c.parameters(), lr=cfg.imitator_lr)
     opt_e = torch.optim.Adam(nets.e.parameters(), lr=cfg.lr_e)
     opt_d = torch.optim.Adam(nets.D.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
-    modules = {"c": nets.c, "e": nets.e, "D": nets.D}
-    optimizers = {"c": opt_c, "e": opt_e, "D": opt_d}
-    metrics_log = run.MetricsLog(out / "metrics.jsonl")
-    start = 0
-    torch.manual_seed(cfg.seed)
-    if resume:
-        start, extra = run.load_state(out, modules, optimizers, device)
-        phase1 = int(extra.get("imitator_steps", phase1))
-        metrics_log.trim_after(start)
     trait_cols = torch.tensor(space.trait_index)
     face_ids, av_ids = torch.arange(len(f_faces)), torch.arange(len(f_av))
-    running = run.RunningMeans()
+    phase = {"imitator_steps": phase1}   # steps 1..this train c, the rest e and D; a resumed run keeps its own
+    pixels = nets.c_cfg.kind == "pixels"
+    straight = dataclasses.replace(cfg, relaxation="straight-through")   # samples and figures: hard choices
 
-    def step_fn(step: int) -> dict[str, float]:
-        if step <= phase1:
+    def step(step: int) -> dict[str, torch.Tensor]:
+        if step <= phase["imitator_steps"]:
             ai = random_batch(av_ids, cfg.imitator_batch_size)
-            parts = imitator_step(nets, p_av[ai].to(device), dataset.to_float(small_av[ai]).to(device),
-                                  f_av[ai].to(device), cfg, opt_c)
-        else:
-            fi, ai, ri = (random_batch(face_ids, cfg.batch_size), random_batch(av_ids, cfg.batch_size),
-                          random_batch(av_ids, cfg.batch_size))
-            parts = encoder_step(nets, f_faces[fi].to(device), f_av[ai].to(device),
-                                 p_av[ai][:, trait_cols].to(device), space.one_hot(p_av[ri]).to(device),
-                                 cfg, opt_e, opt_d)
-        running.add(parts)
-        return parts
+            return imitator_step(nets, p_av[ai].to(device), dataset.to_float(small_av[ai]).to(device),
+                                 f_av[ai].to(device), cfg, opt_c)
+        fi, ai, ri = (random_batch(face_ids, cfg.batch_size), random_batch(av_ids, cfg.batch_size),
+                      random_batch(av_ids, cfg.batch_size))
+        return encoder_step(nets, f_faces[fi].to(device), f_av[ai].to(device), p_av[ai][:, trait_cols].to(device),
+                            space.one_hot(p_av[ri]).to(device), cfg, opt_e, opt_d)
 
-    def log_losses(step: int) -> None:
-        metrics_log.write(step, running.pop() | {"elapsed_s": time.time() - t0})
+    def drawn_held_avatars() -> torch.Tensor:
+        return map_batches(lambda p: nets.c(space.one_hot(p)), p_av_held, 128, device)
 
     @torch.no_grad()
-    def evaluate_and_sample(step: int) -> None:
+    def evaluate(step: int) -> dict[str, float]:
         nets.c.eval()
         nets.e.eval()
         figures: dict[str, float] = {}
-        pixels = nets.c_cfg.kind == "pixels"
         if len(held_av):
-            drawn = map_batches(lambda p: nets.c(space.one_hot(p)), p_av_held, 128, device)
+            drawn = drawn_held_avatars()
             if pixels:
                 figures["held/c_L1"] = F.l1_loss(drawn, dataset.to_float(small_av_held)).item()
-                save_pairs(out / "samples" / f"imitator-{step:08d}.png", dataset.to_float(small_av_held[:16]),
-                           drawn[:16], pairs_per_row=8)
             n = len(drawn) if not pixels else 64   # f of drawn pixels costs: a sample of them
             figures["held/c_f_cos"] = losses.representation_distance(
                 map_batches(nets.f_of, drawn[:n], 64, device), f_av_held[:n], "cosine").item()
             figures |= {f"held/{k}": v for k, v in trait_accuracy(nets, f_av_held.to(device),
                                                                   p_av_held.to(device)).items()}
-        if step > phase1:
+        if step > phase["imitator_steps"]:
             some = held_f_photos[:128].to(device)
-            _, fake = draw(nets, some, dataclasses.replace(cfg, relaxation="straight-through"))
+            _, fake = draw(nets, some, straight)
             figures["held/photo_const"] = losses.representation_distance(nets.f_of(fake), some,
                                                                          cfg.const_distance).item()
-            logits, drawn = draw(nets, f_sample, dataclasses.replace(cfg, relaxation="straight-through"))
+        return figures
+
+    @torch.no_grad()
+    def samples(step: int) -> None:
+        nets.c.eval()
+        nets.e.eval()
+        if len(held_av) and pixels:
+            save_pairs(out / "samples" / f"imitator-{step:08d}.png", dataset.to_float(small_av_held[:16]),
+                       drawn_held_avatars()[:16], pairs_per_row=8)
+        if step > phase["imitator_steps"]:
+            logits, drawn = draw(nets, f_sample, straight)
             columns = [drawn.cpu()] if pixels else []
             if render is not None:
                 chosen = torch.stack([l.argmax(1) for l in logits], 1).cpu()
@@ -388,19 +384,21 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
             if columns:
                 save_pairs(out / "samples" / f"photos-{step:08d}.png", sample_faces, columns, pairs_per_row=4,
                            size=96)
-        metrics_log.write(step, figures)
 
-    def save(step: int) -> None:
-        run.save_run(out, step, modules, optimizers, extra={"imitator_steps": phase1}, keep=cfg.keep_states,
-                     snapshot=avatar_snapshot(nets, f_rec, calibrated_policy(nets, policy, gender, f_faces), gender,
-                                              step=step, faces=str(faces), emoji=str(emoji),
-                                              heldout_identities=held_ids, heldout_avatars=held_av.tolist()),
-                     snapshot_name="avatar.pt")
-        checkpoint.save_atomic(imitator_snapshot(nets, step=min(step, phase1)),
-                               out / "imitator.pt")
+    def snapshot(step: int) -> dict:
+        return avatar_snapshot(nets, f_rec, calibrated_policy(nets, policy, gender, f_faces), gender, step=step,
+                               faces=str(faces), emoji=str(emoji), heldout_identities=held_ids,
+                               heldout_avatars=held_av.tolist())
 
-    last = run.run_steps(step_fn, start, cfg.steps,
-                         [run.Every(cfg.log_every, log_losses), run.Every(cfg.sample_every, evaluate_and_sample),
-                          run.Every(cfg.checkpoint_every, save)],
-                         desc="train-avatar", show=show_progress, stop=stop)
-    return last
+    def save_imitator(step: int) -> None:   # beside the model: a later run may start from it (--imitator)
+        checkpoint.save_atomic(imitator_snapshot(nets, step=min(step, phase["imitator_steps"])), out / "imitator.pt")
+
+    trainer = run.Trainer(
+        "train-avatar", cfg.steps, {"c": nets.c, "e": nets.e, "D": nets.D}, {"c": opt_c, "e": opt_e, "D": opt_d},
+        step, snapshot=snapshot, snapshot_name="avatar.pt", log_every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every, keep_states=cfg.keep_states, snapshot_every=cfg.snapshot_every,
+        samples=samples, sample_every=cfg.sample_every, evaluate=evaluate,
+        state=lambda: dict(phase), load_state=lambda extra: phase.update(imitator_steps=int(
+            extra.get("imitator_steps", phase["imitator_steps"]))),
+        also_save=save_imitator)
+    return run.train(trainer, d, out, cfg.seed, resume, show_progress, stop)

@@ -321,7 +321,8 @@ class Trainer:
     what the snapshot file holds; `samples(step)` writes grids (main process only);
     `evaluate(step)` returns figures, logged and returned at each checkpoint (main only);
     `state()` / `load_state(extra)` carry what the training state holds beyond modules and
-    optimisers (grad scalers, history pools); `logged(step)` adds values to each log line."""
+    optimisers (grad scalers, history pools); `logged(step)` adds values to each log line;
+    `also_save(step)` writes more files beside the snapshot at each checkpoint (main only)."""
     name: str
     steps: int
     modules: dict[str, nn.Module]
@@ -339,6 +340,7 @@ class Trainer:
     state: Callable[[], dict[str, Any]] = dict
     load_state: Callable[[dict[str, Any]], None] = lambda extra: None
     logged: Callable[[int], dict[str, float]] = lambda step: {}
+    also_save: Callable[[int], None] | None = None
 
 
 def train(trainer: Trainer, d: Any, out: Path, seed: int, resume: bool, show_progress: bool = True,
@@ -381,6 +383,8 @@ def train(trainer: Trainer, d: Any, out: Path, seed: int, resume: bool, show_pro
             save_run(out, step, trainer.modules, trainer.optimizers, extra=trainer.state(),
                      keep=trainer.keep_states, snapshot=trainer.snapshot(step), snapshot_name=trainer.snapshot_name,
                      keep_snapshot=trainer.snapshot_every > 0 and step % trainer.snapshot_every == 0)
+            if trainer.also_save is not None:
+                trainer.also_save(step)
         distributed.barrier(d)
 
     every = [Every(trainer.log_every, log_losses), Every(trainer.checkpoint_every, checkpoint)]
