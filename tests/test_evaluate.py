@@ -222,3 +222,16 @@ def test_a_gender_ensemble_votes_with_members_of_different_seeds(tmp_path):
     assert attributes.vote(np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0]]), 2).tolist() == [1, 1, 0]
     with pytest.raises(UserError, match="at least one classifier"):
         attributes.gender_ensemble(csv, tmp_path / "people", tmp_path / "cache", "emoji", TINY_CLF, 0)
+
+
+def test_colour_between_people_is_an_intraclass_share():
+    from img2caricature.evaluate.colours import between_people_share
+
+    people = np.repeat([0, 1, 2], 4)
+    steady = np.repeat([20.0, 50.0, 80.0], 4)                      # each person's emoji alike
+    assert between_people_share(steady, people) == pytest.approx(1.0)
+    by_light = np.tile([20.0, 50.0, 80.0, 35.0], 3)                # the same spread inside every person
+    assert between_people_share(by_light, people) == pytest.approx(0.0)
+    mixed = steady + np.tile([-5.0, 5.0, -5.0, 5.0], 3)
+    assert 0.9 < between_people_share(mixed, people) < 1.0
+    assert np.isnan(between_people_share(np.array([1.0, 2.0]), np.array([0, 1])))   # one photo each: nobody

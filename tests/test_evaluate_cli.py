@@ -74,6 +74,13 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
     gender = {n: m["gender"] for n, m in metrics["models"].items()}
     assert gender["cyclegan"]["person_agreement_vs_first"]["difference"] == pytest.approx(
         gender["cyclegan"]["person_agreement"] - gender["dtn"]["person_agreement"])
+    colour = {n: m["colour"] for n, m in metrics["models"].items()}
+    assert "skin_vs_first" not in colour["dtn"] and len(colour["dtn"]["skin_interval"]) == 2
+    assert "skin_between_people" in colour["dtn"] and "hair_between_people" in metrics["reference"]["colour"]
+    for region in ("skin", "hair"):   # a tiny model's emoji may all read alike: no correlation (null)
+        if colour["cyclegan"][region] is not None and colour["dtn"][region] is not None:
+            assert colour["cyclegan"][f"{region}_vs_first"]["difference"] == pytest.approx(
+                colour["cyclegan"][region] - colour["dtn"][region])
     for key in ("agreement", "person_agreement"):
         lo, hi = gender["dtn"][f"{key}_interval"]
         assert lo <= gender["dtn"][key] <= hi

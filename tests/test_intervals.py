@@ -46,3 +46,24 @@ def test_retrieval_intervals_compare_with_the_first_model():
     assert "top1_vs_first" not in out["old"]
     assert out["new"]["top1_vs_first"]["difference"] == pytest.approx(0.5)
     assert out["new"]["top1_interval"] == [1.0, 1.0]
+
+
+def test_a_statistic_that_is_no_mean_resamples_people_too():
+    from img2caricature.evaluate.avatar_metrics import spearman
+    from img2caricature.evaluate.intervals import statistic_interval
+
+    # 6 people, 40 photos each, every photo of a person read alike: the emoji keep the order of
+    # 4 people, and the 2 lightest get the darkest emoji. Resampling photos would pin the
+    # correlation down; drawing 6 people again can give a perfect one, or a poor one.
+    people = np.repeat(np.arange(6), 40)
+    photo = np.repeat([1.0, 2, 3, 4, 5, 6], 40)
+    emoji = np.repeat([1.0, 2, 3, 4, 0.5, -1.0], 40)
+    lo, hi = statistic_interval(lambda i: spearman(photo[i], emoji[i]), people)
+    whole = spearman(photo, emoji)
+    assert lo < whole < hi and hi == pytest.approx(1.0) and hi - lo > 0.5
+    # one person per photo and many of them: the interval is narrow around the figure
+    rng = np.random.default_rng(0)
+    x = rng.random(400)
+    y = x + 0.3 * rng.random(400)
+    lo, hi = statistic_interval(lambda i: spearman(x[i], y[i]), np.arange(400))
+    assert lo < spearman(x, y) < hi and hi - lo < 0.05

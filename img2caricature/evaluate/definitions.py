@@ -76,7 +76,13 @@ FIGURES: dict[str, str] = {
         "Colours kept: the Spearman rank correlation, over the held-out photos, between the CIE L* of the "
         "cheeks (skin) and of the band above the forehead (hair) read from the photo and from its emoji "
         "(nets/colour_code.py's regions and robust mean). 1 = darker-skinned people always get darker emoji; "
-        "0 = unrelated. A model trained with the colour code is measured by the reader it was trained with."
+        "0 = unrelated. A model trained with the colour code is measured by the reader it was trained with. "
+        "Each comes with a 95% interval from resampling the people (each with all their photos; the rank "
+        "correlation recomputed on each draw) and each model's figure minus the first's, paired. 'Share of "
+        "its variance between people': how much of the spread of the emoji's skin (or hair) lightness lies "
+        "between people rather than between one person's photos (an intraclass correlation); the reference "
+        "column gives it for the photos, where light and camera move it as much as the person does. An emoji "
+        "that keeps the person's colour, not the photo's light, scores above the photos."
     ),
     "diversity": (
         "Diversity: the mean over pairs of different people (one photo each) of the mean absolute pixel "

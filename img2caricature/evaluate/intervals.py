@@ -4,6 +4,8 @@ resample people (with all their photos) and report the percentile interval."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -22,6 +24,25 @@ def person_bootstrap(values: np.ndarray, people: np.ndarray, n_resamples: int = 
     tail = (1 - level) / 2
     lo, hi = np.quantile(means, [tail, 1 - tail])
     return float(lo), float(hi)
+
+
+def statistic_interval(statistic: Callable[[np.ndarray], float], people: np.ndarray, n_resamples: int = 1000,
+                       level: float = 0.95, seed: int = 0) -> list[float]:
+    """Interval for a statistic of the photos that is no mean (a rank correlation): it is
+    computed on the photos of people drawn again with replacement, each bringing all their
+    photos; `statistic(indices)` reads the photos at those indices (repeats included)."""
+    _, person = np.unique(np.asarray(people), return_inverse=True)
+    photos_of = [np.flatnonzero(person == k) for k in range(person.max() + 1)]
+    rng = np.random.default_rng(seed)
+    values = [statistic(np.concatenate([photos_of[k] for k in rng.integers(0, len(photos_of), len(photos_of))]))
+              for _ in range(n_resamples)]
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]   # a draw where the statistic is undefined (one person's photos only)
+    if len(values) == 0:
+        return [float("nan"), float("nan")]
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(values, [tail, 1 - tail])
+    return [float(lo), float(hi)]
 
 
 def top1_interval(ranks: np.ndarray, people: np.ndarray, **kw) -> list[float]:

@@ -196,6 +196,9 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
     real_features = (map_batches(encode[feature_ruler], real, cfg.batch_size, device)
                      if feature_ruler is not None else None)
     photo_colours = map_batches(read_colours, photos, cfg.batch_size)
+    reference["colour"] = {f"{region}_between_people": colours.between_people_share(photo_colours[:, col].numpy(),
+                                                                                    labels)
+                           for region, col in (("skin", colours.SKIN_L), ("hair", colours.HAIR_L))}
     results: dict[str, dict] = {}
     for (name, emoji), path in zip(made.items(), paths):
         log.info(f"{name}: retrieval, two-sample test, KID, diversity")
@@ -203,7 +206,9 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
                          "output_size": emoji.shape[-1],
                          **_model_figures(emoji, real, labels, first_photo, photo_features,
                                           encode, feature_ruler, real_features, cfg, device)}
-        results[name]["colour"] = colours.colour_agreement(photo_colours, emoji)
+        first_emoji = next(iter(made.values()))
+        results[name]["colour"] = colours.colour_agreement(photo_colours, emoji, labels,
+                                                           first_emoji if emoji is not first_emoji else None)
     for ruler in rulers:   # how sure top-1 is, and each model against the first, person by person
         for figure in ("retrieval", "retrieval_among_emoji"):
             found = intervals.retrieval_intervals({n: r[figure][ruler] for n, r in results.items()})

@@ -20,17 +20,19 @@ def _fmt(value: Any, percent: bool = False) -> str:
     return f"{value:.4g}"
 
 
-def _interval(bounds: list[float] | None) -> str:
-    return "—" if not bounds else f"{_fmt(bounds[0], True)} to {_fmt(bounds[1], True)}"
+def _interval(bounds: list[float] | None, percent: bool = True) -> str:
+    return "—" if not bounds else f"{_fmt(bounds[0], percent)} to {_fmt(bounds[1], percent)}"
 
 
 def _span(values: list[float] | None) -> list[float] | None:
     return [min(values), max(values)] if values else None
 
 
-def _difference(d: dict | None) -> str:
+def _difference(d: dict | None, percent: bool = True) -> str:
     if not d:
         return "—"
+    if not percent:
+        return f"{d['difference']:+.2f} ({_interval(d['interval'], False)})"
     return f"{100 * d['difference']:+.1f} ({_interval(d['interval'])})"
 
 
@@ -93,8 +95,16 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
     if len(models) > 1 and any(_get(m, "gender", "person_agreement_vs_first") for m in models.values()):
         rows.append((f"the same, minus `{next(iter(models))}`'s, 95% interval",
                      [_difference(_get(m, "gender", "person_agreement_vs_first")) for m in models.values()], ""))
-    row("skin lightness kept (Spearman, photo vs emoji)", ("colour", "skin"))
-    row("hair lightness kept (Spearman, photo vs emoji)", ("colour", "hair"))
+    for region in ("skin", "hair"):
+        row(f"{region} lightness kept (Spearman, photo vs emoji)", ("colour", region))
+        if any(_get(m, "colour", f"{region}_interval") for m in models.values()):
+            rows.append(("the same, 95% interval (people resampled)",
+                         [_interval(_get(m, "colour", f"{region}_interval"), False) for m in models.values()], ""))
+        if len(models) > 1 and any(_get(m, "colour", f"{region}_vs_first") for m in models.values()):
+            rows.append((f"the same, minus `{next(iter(models))}`'s, 95% interval",
+                         [_difference(_get(m, "colour", f"{region}_vs_first"), False) for m in models.values()], ""))
+        row(f"{region} lightness: share of its variance between people (1 = a person's emoji all alike)",
+            ("colour", f"{region}_between_people"), False, ("colour", f"{region}_between_people"))
     row("diversity: pixel L1", ("diversity", "pixel_l1"), False, ("diversity", "pixel_l1"))
     row("diversity: 1 - cos of features", ("diversity", "feature"), False, ("diversity", "feature"))
     return rows
