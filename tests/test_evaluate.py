@@ -235,3 +235,10 @@ def test_colour_between_people_is_an_intraclass_share():
     mixed = steady + np.tile([-5.0, 5.0, -5.0, 5.0], 3)
     assert 0.9 < between_people_share(mixed, people) < 1.0
     assert np.isnan(between_people_share(np.array([1.0, 2.0]), np.array([0, 1])))   # one photo each: nobody
+
+
+def test_the_persons_typical_colour_is_the_mean_over_their_photos():
+    from img2caricature.evaluate.colours import person_mean
+
+    people = np.array([4, 4, 9, 9, 9])
+    assert person_mean(np.array([10.0, 30.0, 1.0, 2.0, 6.0]), people).tolist() == [20.0, 20.0, 3.0, 3.0, 3.0]

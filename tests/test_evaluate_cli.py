@@ -77,6 +77,8 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
     colour = {n: m["colour"] for n, m in metrics["models"].items()}
     assert "skin_vs_first" not in colour["dtn"] and len(colour["dtn"]["skin_interval"]) == 2
     assert "skin_between_people" in colour["dtn"] and "hair_between_people" in metrics["reference"]["colour"]
+    assert "skin_vs_person" in colour["dtn"] and "lightness kept against the person's typical one" in (
+        out / "metrics.md").read_text()
     for region in ("skin", "hair"):   # a tiny model's emoji may all read alike: no correlation (null)
         if colour["cyclegan"][region] is not None and colour["dtn"][region] is not None:
             assert colour["cyclegan"][f"{region}_vs_first"]["difference"] == pytest.approx(

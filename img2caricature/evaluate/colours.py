@@ -34,6 +34,8 @@ def colour_agreement(photo_colours: torch.Tensor, emoji: torch.Tensor, people: n
         if people is None:
             continue
         figures[f"{name}_between_people"] = between_people_share(e[:, col], people)
+        typical = person_mean(p[:, col], people)   # the person's colour, less any one photo's light
+        figures[f"{name}_vs_person"] = spearman(typical, e[:, col])
         figures[f"{name}_interval"] = intervals.statistic_interval(
             lambda i, c=col: spearman(p[i, c], e[i, c]), people)
         if b is not None:
@@ -56,3 +58,11 @@ def between_people_share(values: np.ndarray, people: np.ndarray) -> float:
     between = float(np.var([g.mean() for g in groups]))
     within = float(np.mean([g.var() for g in groups]))
     return between / (between + within) if between + within > 0 else float("nan")
+
+
+def person_mean(values: np.ndarray, people: np.ndarray) -> np.ndarray:
+    """Each photo's value replaced by the mean over its person's photos: the person's typical
+    colour, steadier than one photo's reading, which follows that photo's light."""
+    values, people = np.asarray(values, dtype=float), np.asarray(people)
+    means = {p: values[people == p].mean() for p in np.unique(people)}
+    return np.array([means[p] for p in people])

@@ -82,7 +82,9 @@ FIGURES: dict[str, str] = {
         "its variance between people': how much of the spread of the emoji's skin (or hair) lightness lies "
         "between people rather than between one person's photos (an intraclass correlation); the reference "
         "column gives it for the photos, where light and camera move it as much as the person does. An emoji "
-        "that keeps the person's colour, not the photo's light, scores above the photos."
+        "that keeps the person's colour, not the photo's light, scores above the photos. 'Against the person's "
+        "typical one': the emoji's lightness ranked against the mean of its person's photos' readings, a "
+        "steadier label than one photo's (as the person's majority answer is for gender)."
     ),
     "diversity": (
         "Diversity: the mean over pairs of different people (one photo each) of the mean absolute pixel "

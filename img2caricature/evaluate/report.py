@@ -103,6 +103,8 @@ def table_rows(metrics: dict) -> list[tuple[str, list[str], str]]:
         if len(models) > 1 and any(_get(m, "colour", f"{region}_vs_first") for m in models.values()):
             rows.append((f"the same, minus `{next(iter(models))}`'s, 95% interval",
                          [_difference(_get(m, "colour", f"{region}_vs_first"), False) for m in models.values()], ""))
+        row(f"{region} lightness kept against the person's typical one (Spearman, mean over their photos)",
+            ("colour", f"{region}_vs_person"))
         row(f"{region} lightness: share of its variance between people (1 = a person's emoji all alike)",
             ("colour", f"{region}_between_people"), False, ("colour", f"{region}_between_people"))
     row("diversity: pixel L1", ("diversity", "pixel_l1"), False, ("diversity", "pixel_l1"))
