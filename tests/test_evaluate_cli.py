@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -13,6 +14,8 @@ from img2caricature.config import load_config
 from img2caricature.train.cyclegan import CycleGANConfig, train_cyclegan
 from img2caricature.train.dtn import DTNConfig, train_dtn
 from tests.conftest import TINY_CYCLEGAN, TINY_DTN
+from img2caricature.evaluate.diversity import pixel_diversity
+from img2caricature.evaluate.realism_set import generated_at, real_at
 from img2caricature.evaluate.retrieval import chance_retrieval, identity_retrieval
 from img2caricature.nets.encoder import encoder_from_snapshot
 from img2caricature.translate import load_translator
@@ -65,7 +68,16 @@ def test_evaluate_writes_the_report_on_unseen_people(tiny_run, models, tmp_path,
     photos = dataset.to_float(dataset.load_images(tiny_run["faces"], "faces", metrics["data"]["face_records"]))
     judge = encoder_from_snapshot(checkpoint.load(tiny_run["encoder"])).eval()
     with torch.no_grad():   # the dtn's emoji ranked among themselves by the judge, as evaluate should have
-        emoji_features = judge.encode(load_translator(models["dtn"]).eval()(photos))
+        emoji = load_translator(models["dtn"]).eval()(photos)
+        emoji_features = judge.encode(emoji)
+    # diversity as the emoji are seen, at realism_size (128 px), whatever g's own size (here 32 px)
+    first_photo = np.unique(dataset.read_column(tiny_run["faces"], "labels")[metrics["data"]["face_records"]],
+                            return_index=True)[1]
+    assert emoji.shape[-1] != 128 and metrics["models"]["dtn"]["diversity"]["pixel_l1"] == pytest.approx(
+        pixel_diversity(generated_at(emoji, 128)[first_photo]), rel=1e-6, abs=0)
+    real = dataset.load_images(tiny_run["emoji"], "emoji", metrics["data"]["emoji_records"])
+    assert metrics["reference"]["diversity"]["pixel_l1"] == pytest.approx(pixel_diversity(real_at(real, 128)),
+                                                                          rel=1e-6, abs=0)
     query_labels = dataset.read_column(tiny_run["faces"], "labels")[metrics["data"]["face_records"]]
     assert among["dtn"]["ranks"] == pytest.approx(identity_retrieval(emoji_features, emoji_features,
                                                                      query_labels)["ranks"], abs=1e-6)
@@ -154,3 +166,11 @@ def test_dtns_sharing_one_f_are_measured_with_it_once(tiny_run, models, tmp_path
     a, b = metrics["models"][first]["retrieval"][ruler], dict(metrics["models"][second]["retrieval"][ruler])
     assert b.pop("top1_vs_first") == {"difference": 0.0, "interval": [0.0, 0.0]}   # same g, same f
     assert a == b
+
+
+def test_evaluate_refuses_a_gender_vote_of_nobody_before_any_work(tiny_run, models, tmp_path, capsys):
+    code = main(["evaluate", "--model", str(models["dtn"]), "--faces", str(tiny_run["faces"]),
+                 "--emoji", str(tiny_run["emoji"]), "--out", str(tmp_path / "r"), "--set", "gender_ensemble=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "gender_ensemble must be at least 1" in err
+    assert not (tmp_path / "r").exists()

@@ -90,7 +90,9 @@ FIGURES: dict[str, str] = {
         "Diversity: the mean over pairs of different people (one photo each) of the mean absolute pixel "
         "difference between their emoji (0..1 scale), and of 1 - cosine similarity of their encoder features "
         "(the encoder KID uses). A collapsed generator (the same emoji for everyone) scores ~0; the reference "
-        "column gives the figure for real held-out emoji."
+        "column gives the figure for real held-out emoji. Both sides at realism_size (128 px), as a user sees "
+        "the emoji (g's output enlarged as for the two-sample test), so models of different sizes, and "
+        "reports of either, compare."
     ),
 }
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from img2caricature import dataset, registry
-from img2caricature.batches import downscale, map_batches
+from img2caricature.batches import map_batches
 from img2caricature.errors import UserError
 from img2caricature.evaluate import attributes, colours, diversity, intervals, realism, realism_set, report
 from img2caricature.evaluate.classifier import ClassifierConfig
@@ -50,6 +50,11 @@ class EvalConfig:
     grid_people: int = 12
     grid_size: int = 128           # side of each image in the grid
     batch_size: int = 128          # inference batch
+
+    def __post_init__(self) -> None:   # before any slow work
+        if self.gender_ensemble < 1:
+            raise UserError(f"gender_ensemble must be at least 1 (the gender rulers' CNN count), "
+                            f"got {self.gender_ensemble}")
 
 
 @dataclass
@@ -127,11 +132,13 @@ def _model_figures(emoji: torch.Tensor, real: torch.Tensor, labels: np.ndarray, 
                                 seed=cfg.seed)
     seen = realism_set.generated_at(emoji, cfg.realism_size)   # as a user sees them
     figures["c2st"] = realism.c2st(seen, real, c2st_cfg, device)
-    figures["diversity"] = {"pixel_l1": diversity.pixel_diversity(emoji[first_photo])}
+    # diversity as a user sees the emoji, at realism_size like the real ones it is set beside,
+    # so the figures of a 64-px and a 128-px model, and of reports of either, compare
+    figures["diversity"] = {"pixel_l1": diversity.pixel_diversity(seen[first_photo])}
     if feature_ruler is not None:
         seen_features = map_batches(encode[feature_ruler], seen, cfg.batch_size, device)
         figures["kid"] = realism.kid(seen_features, real_features, cfg.kid_subsets, cfg.kid_subset_size, cfg.seed)
-        figures["diversity"]["feature"] = diversity.feature_diversity(emoji_features[feature_ruler][first_photo])
+        figures["diversity"]["feature"] = diversity.feature_diversity(seen_features[first_photo])
     return figures
 
 
@@ -167,7 +174,6 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
     if few:
         log.warning(f"warning: {few}")
         notes.append(few)
-    real_at = lambda size: dataset.to_float(downscale(real_u8, size))  # noqa: E731  (as the trainers downscale)
     log.info(f"evaluating {len(translators)} model(s) on {len(photos)} photos and {len(real_u8)} emoji")
     made = {n: map_batches(t, photos, cfg.batch_size, device) for n, t in translators.items()}
     first_photo = np.unique(labels, return_index=True)[1]   # one photo per person
@@ -185,13 +191,13 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
         notes.append(f"KID and feature diversity use the {feature_ruler} (no --judge-encoder): it may favour that model")
 
     photo_features = {name: map_batches(fn, photos, cfg.batch_size, device) for name, fn in encode.items()}
-    reference_size = max(e.shape[-1] for e in made.values())
+    real_seen = realism_set.real_at(real_u8, cfg.realism_size)   # the held-out real emoji, as the models' are seen
     reference: dict[str, dict] = {
         "retrieval": {ruler: identity_retrieval(feats, feats, labels) for ruler, feats in photo_features.items()},
-        "diversity": {"pixel_l1": diversity.pixel_diversity(real_at(reference_size))}}
+        "diversity": {"pixel_l1": diversity.pixel_diversity(real_seen)}}
     if feature_ruler is not None:
         reference["diversity"]["feature"] = diversity.feature_diversity(
-            map_batches(encode[feature_ruler], real_at(reference_size), cfg.batch_size, device))
+            map_batches(encode[feature_ruler], real_seen, cfg.batch_size, device))
 
     real_features = (map_batches(encode[feature_ruler], real, cfg.batch_size, device)
                      if feature_ruler is not None else None)
