@@ -206,13 +206,13 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
                                                                                     labels)
                            for region, col in (("skin", colours.SKIN_L), ("hair", colours.HAIR_L))}
     results: dict[str, dict] = {}
+    first_emoji = next(iter(made.values()))   # the colour figures' paired baseline
     for (name, emoji), path in zip(made.items(), paths):
         log.info(f"{name}: retrieval, two-sample test, KID, diversity")
         results[name] = {"kind": snapshots[name]["kind"], "path": str(path), "step": snapshots[name].get("step"),
                          "output_size": emoji.shape[-1],
                          **_model_figures(emoji, real, labels, first_photo, photo_features,
                                           encode, feature_ruler, real_features, cfg, device)}
-        first_emoji = next(iter(made.values()))
         results[name]["colour"] = colours.colour_agreement(photo_colours, emoji, labels,
                                                            first_emoji if emoji is not first_emoji else None)
     for ruler in rulers:   # how sure top-1 is, and each model against the first, person by person
