@@ -113,10 +113,10 @@ def test_colour_run_saves_the_code_and_resumes(tiny_run, tmp_path):
 
 
 def test_colours_kept_ranks_photos_against_their_emoji():
-    from img2caricature.evaluate.colours import colour_agreement
+    from img2caricature.evaluate.colours import colour_agreement, emoji_colours
 
     shades = torch.linspace(40, 220, 12)
     photos = torch.stack([flat((v, v * 0.8, v * 0.7), 64)[0] for v in shades])
     kept = torch.stack([flat((v / 2 + 120, v / 2 + 90, v / 2 + 60), 64)[0] for v in shades])   # other scale, same order
-    assert colour_agreement(read_colours(photos), kept)["skin"] == pytest.approx(1.0)
-    assert colour_agreement(read_colours(photos), kept.flip(0))["skin"] == pytest.approx(-1.0)
+    assert colour_agreement(read_colours(photos), emoji_colours(kept))["skin"] == pytest.approx(1.0)
+    assert colour_agreement(read_colours(photos), emoji_colours(kept.flip(0)))["skin"] == pytest.approx(-1.0)

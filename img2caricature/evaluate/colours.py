@@ -20,14 +20,20 @@ from img2caricature.nets.colour_code import read_colours
 SKIN_L, HAIR_L = 0, 3   # columns of read_colours
 
 
-def colour_agreement(photo_colours: torch.Tensor, emoji: torch.Tensor, people: np.ndarray | None = None,
+def emoji_colours(emoji: torch.Tensor) -> torch.Tensor:
+    """read_colours of emoji in [-1, 1]: what colour_agreement compares with the photos'."""
+    return map_batches(read_colours, emoji)
+
+
+def colour_agreement(photo_colours: torch.Tensor, emoji_read: torch.Tensor, people: np.ndarray | None = None,
                      baseline: torch.Tensor | None = None) -> dict:
-    """`photo_colours`: read_colours of the photos (read once for every model); emoji in
-    [-1, 1], made from those photos in the same order. With `people` (each photo's person), a
-    95% interval from resampling the people; with `baseline` (another model's emoji of the same
-    photos) too, this model's figure minus the baseline's, paired (the same people drawn)."""
-    p, e = photo_colours.numpy(), map_batches(read_colours, emoji).numpy()
-    b = map_batches(read_colours, baseline).numpy() if baseline is not None else None
+    """`photo_colours`: read_colours of the photos; `emoji_read`: emoji_colours of the emoji made
+    from those photos, in the same order (each read once, whatever compares them). With
+    `people` (each photo's person), a 95% interval from resampling the people; with `baseline`
+    (another model's emoji_colours of the same photos) too, this model's figure minus the
+    baseline's, paired (the same people drawn)."""
+    p, e = photo_colours.numpy(), emoji_read.numpy()
+    b = baseline.numpy() if baseline is not None else None
     figures: dict = {}
     for name, col in (("skin", SKIN_L), ("hair", HAIR_L)):
         figures[name] = spearman(p[:, col], e[:, col])

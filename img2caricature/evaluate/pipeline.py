@@ -206,15 +206,16 @@ def evaluate(inputs: EvalInputs, cfg: EvalConfig) -> dict:
                                                                                     labels)
                            for region, col in (("skin", colours.SKIN_L), ("hair", colours.HAIR_L))}
     results: dict[str, dict] = {}
-    first_emoji = next(iter(made.values()))   # the colour figures' paired baseline
+    made_colours = {name: colours.emoji_colours(emoji) for name, emoji in made.items()}
+    first = next(iter(made))   # the paired figures' baseline
     for (name, emoji), path in zip(made.items(), paths):
         log.info(f"{name}: retrieval, two-sample test, KID, diversity")
         results[name] = {"kind": snapshots[name]["kind"], "path": str(path), "step": snapshots[name].get("step"),
                          "output_size": emoji.shape[-1],
                          **_model_figures(emoji, real, labels, first_photo, photo_features,
                                           encode, feature_ruler, real_features, cfg, device)}
-        results[name]["colour"] = colours.colour_agreement(photo_colours, emoji, labels,
-                                                           first_emoji if emoji is not first_emoji else None)
+        results[name]["colour"] = colours.colour_agreement(photo_colours, made_colours[name], labels,
+                                                           made_colours[first] if name != first else None)
     for ruler in rulers:   # how sure top-1 is, and each model against the first, person by person
         for figure in ("retrieval", "retrieval_among_emoji"):
             found = intervals.retrieval_intervals({n: r[figure][ruler] for n, r in results.items()})
@@ -285,10 +286,9 @@ def _gender(inputs: EvalInputs, cfg: EvalConfig, photos: torch.Tensor, labels: n
                 agrees, first_agrees, labels)
     figures = {f"{domain} gender classifier": {**clf.heldout, "n_train": clf.n_train, "cache": str(clf.cache)}
                for domain, clf in (("photo", photo_clf), ("emoji", emoji_clf))}
-    figures["photo gender classifier"]["ruler"] = f"linear probe on {ruler}"
-    figures["emoji gender classifier"]["ruler"] = f"vote of {cfg.gender_ensemble} small CNNs (seeds {cfg.seed}+)"
-    if ruler == "cnn":
-        figures["photo gender classifier"]["ruler"] = figures["emoji gender classifier"]["ruler"]
+    cnn_vote = f"vote of {cfg.gender_ensemble} small CNNs (seeds {cfg.seed}+)"
+    figures["photo gender classifier"]["ruler"] = cnn_vote if ruler == "cnn" else f"linear probe on {ruler}"
+    figures["emoji gender classifier"]["ruler"] = cnn_vote
     # trained on aligned CelebA-HQ, judging our crops: how consistent is it across one person's photos?
     figures["photo gender classifier"]["within_person_agreement"] = attributes.within_person_agreement(
         photo_gender, labels)

@@ -343,8 +343,9 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
         return encoder_step(nets, f_faces[fi].to(device), f_av[ai].to(device), p_av[ai][:, trait_cols].to(device),
                             space.one_hot(p_av[ri]).to(device), cfg, opt_e, opt_d)
 
-    def drawn_held_avatars() -> torch.Tensor:
-        return map_batches(lambda p: nets.c(space.one_hot(p)), p_av_held, 128, device)
+    def drawn_held_avatars(n: int | None = None) -> torch.Tensor:
+        """The imitator's drawings of the held-out avatars' parameters (the first n)."""
+        return map_batches(lambda p: nets.c(space.one_hot(p)), p_av_held[:n], 128, device)
 
     @torch.no_grad()
     def evaluate(step: int) -> dict[str, float]:
@@ -373,7 +374,7 @@ def train_avatar(faces: Path, emoji: Path, out: Path, cfg: AvatarConfig, resume:
         nets.e.eval()
         if len(held_av) and pixels:
             save_pairs(out / "samples" / f"imitator-{step:08d}.png", dataset.to_float(small_av_held[:16]),
-                       drawn_held_avatars()[:16], pairs_per_row=8)
+                       drawn_held_avatars(16), pairs_per_row=8)
         if step > phase["imitator_steps"]:
             logits, drawn = draw(nets, f_sample, straight)
             columns = [drawn.cpu()] if pixels else []
