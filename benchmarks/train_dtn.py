@@ -17,7 +17,8 @@ forward and backward times of f, g and D (each timed alone).
 
 All six kinds of step (three precisions, f cached or not) take turns on their own networks
 and each figure is the median step, so a noisy neighbour on a shared machine slows all alike
-instead of whichever ran last. Uncached, f's forward runs in the step's precision.
+instead of whichever ran last. f's forward on the real images runs in float32 in every
+precision, as the trainer computes it, cached or not (so both paths give g the same numbers).
 
 Without --encoder a fresh encoder built from --encoder-config (the compact config) is used
 (the speed does not depend on its weights). --set key=value overrides the DTN config,
@@ -56,7 +57,7 @@ def setup(cfg: DTNConfig, encoder: Encoder, device: torch.device, faces: torch.T
     nets = build_nets(encoder, cfg, device)
     opt = GANOptimizers.adam(nets.g.parameters(), nets.D.parameters(), cfg.lr_g, cfg.lr_d,
                              (cfg.beta1, cfg.beta2), device)
-    with torch.no_grad(), autocast(device, cfg.cpu_bf16):
+    with torch.no_grad():
         cached = nets.f.encode(faces), nets.f.encode(emoji)
     return nets, opt, cached
 
@@ -84,7 +85,7 @@ def measure(cfg: DTNConfig, encoder: Encoder, device: torch.device, steps: int,
             if is_cached:
                 fs, ft = f_faces[i], f_emoji[j]
             else:
-                with torch.no_grad(), autocast(device, run_cfg.cpu_bf16):
+                with torch.no_grad():
                     fs, ft = nets.f.encode(faces[i]), nets.f.encode(emoji[j])
             train_step(nets, Batch(fs, ft, small[size][j]), run_cfg, opt.g, opt.d, opt.scaler_g, opt.scaler_d)
             if device.type == "cuda":
@@ -105,7 +106,7 @@ def f_seconds(encoder: Encoder, cfg: DTNConfig, device: torch.device, repeats: i
     forward, const = [], []
     for _ in range(repeats + 1):
         start = time.perf_counter()
-        with torch.no_grad(), autocast(device, cfg.cpu_bf16):
+        with torch.no_grad():
             encoder.encode(real)
         mid = time.perf_counter()
         with autocast(device, cfg.cpu_bf16):

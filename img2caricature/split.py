@@ -193,6 +193,34 @@ def load_or_create(path: Path | None, faces: Path | None = None, emoji: Path | N
     return split
 
 
+def split_like(path: Path, snapshot: dict[str, Any], name: str, faces: Path, emoji: list[Path]) -> Split:
+    """The split a model trained on, rebuilt at `path` from what its snapshot records (its held-out
+    people and emoji), each part checked against the snapshot's hash of it, so a fresh checkout can
+    hold out exactly what the model did (`img2car split --like MODEL.pt`)."""
+    record, held_people = snapshot.get("split") or {}, snapshot.get("heldout_identities")
+    if not record.get("faces") or not held_people:
+        raise UserError(f"{name} records no held-out people (a model from `img2car train-dtn` or "
+                        "`train-cyclegan` does)")
+    split = Split(Path(path), dataclasses.asdict(SplitConfig()), draw_faces(faces, SplitConfig(), held_people))
+    if section_hash(split.faces) != record["faces"]:
+        raise UserError(f"{faces} is not the faces file {name} trained on (its held-out part hashes "
+                        f"{section_hash(split.faces)}, the model's {record['faces']})")
+    for e in emoji:
+        if Path(e).name != record.get("emoji_file") or snapshot.get("heldout_emoji") is None:
+            raise UserError(f"{name} trained on emoji {record.get('emoji_file')!r}, not {Path(e).name}")
+        split.emoji[Path(e).name] = {"count": dataset.info(e, "emoji").count, "heldout": list(snapshot["heldout_emoji"])}
+        if section_hash(split.emoji[Path(e).name]) != record.get("emoji"):
+            raise UserError(f"{e} is not the emoji file {name} trained on (its held-out part hashes "
+                            f"{section_hash(split.emoji[Path(e).name])}, the model's {record.get('emoji')})")
+    if split.path.exists():
+        old = read_split(split.path)
+        if old.faces != split.faces or any(old.emoji.get(k) not in (None, v) for k, v in split.emoji.items()):
+            raise UserError(f"{split.path} already holds another split; pass --out")
+        split.emoji = old.emoji | split.emoji
+    _write(split)
+    return split
+
+
 def describe_faces(split: Split, faces: Path, train: np.ndarray, held: np.ndarray) -> str:
     labels = dataset.read_column(faces, "labels", "faces")
     return (f"faces: training on {len(np.unique(labels[train]))} people ({len(train)} photos), holding out "

@@ -337,14 +337,14 @@ def test_evaluate_avatar_cli_measures_models_and_baselines(tiny_run, crawl, mode
             "--cache", tmp_path / "cache"]
     assert main([str(a) for a in args]) == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
-    assert list(report["rows"]) == ["avatar/avatar.pt", "baseline: random crawled avatar",
+    assert list(report["rows"]) == ["avatar", "baseline: random crawled avatar",
                                     "baseline: nearest crawled avatar in f",
                                     "3 nearest crawled avatars in f, majority per trait"]
-    row = report["rows"]["avatar/avatar.pt"]
+    row = report["rows"]["avatar"]
     assert {"skin_spearman", "hair_spearman", "glasses", "facial_hair", "retrieval/ruler", "retrieval/model f",
             "gender/ruler", "gender/model f"} <= set(row)
     assert row["retrieval/ruler"]["queries"] == report["photos"] == 8   # the tiny f's two held-out people
-    assert (out / "grid.jpg").exists() and "| avatar/avatar.pt |" in (out / "report.md").read_text()
+    assert (out / "grid.jpg").exists() and "| avatar |" in (out / "report.md").read_text()
     # the model's own f is not a ruler
     args[args.index("--ruler") + 1] = tiny_run["encoder"]
     assert main([str(a) for a in args]) == 2

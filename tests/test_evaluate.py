@@ -10,6 +10,7 @@ from img2caricature.evaluate import attributes
 from img2caricature.evaluate.classifier import ClassifierConfig
 from img2caricature.evaluate.diversity import feature_diversity, pixel_diversity
 from img2caricature.evaluate.heldout import heldout_identities, select_heldout
+from img2caricature.evaluate.names import model_names
 from img2caricature.evaluate.realism import c2st, kid
 from img2caricature.evaluate.retrieval import identity_retrieval
 from tests.conftest import SHARED_DATA
@@ -242,3 +243,17 @@ def test_the_persons_typical_colour_is_the_mean_over_their_photos():
 
     people = np.array([4, 4, 9, 9, 9])
     assert person_mean(np.array([10.0, 30.0, 1.0, 2.0, 6.0]), people).tolist() == [20.0, 20.0, 3.0, 3.0, 3.0]
+
+
+def test_models_are_named_by_their_run_folder_or_their_file():
+    from pathlib import Path
+    # a run's own snapshot by its folder; a named file (the shipped default) by its name
+    assert model_names([Path("runs/dtn-a/dtn.pt"), Path("runs/cg/cyclegan.pt"), Path("runs/av/avatar.pt")]) == [
+        "dtn-a", "cg", "av"]
+    assert model_names([Path("runs/old/default-2026-11-24.pt"), Path("img2caricature/models/default.pt")]) == [
+        "default-2026-11-24", "default"]
+    # not unique: the folder joins the name, then the whole path
+    assert model_names([Path("runs/a/dtn-00500.pt"), Path("runs/b/dtn-00500.pt")]) == ["a/dtn-00500", "b/dtn-00500"]
+    assert model_names([Path("x/a/dtn.pt"), Path("y/a/dtn.pt")]) == ["x/a/dtn.pt", "y/a/dtn.pt"]
+    with pytest.raises(UserError):
+        model_names([Path("runs/a/dtn.pt"), Path("runs/a/dtn.pt")])

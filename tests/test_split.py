@@ -99,3 +99,46 @@ def test_split_command_makes_and_shows_the_file(tmp_path, capsys):
     assert main(["split", "--faces", str(faces), "--out", str(out), "--set", "heldout_fraction=0.5"]) == 0
     assert "holding out 3 people" in capsys.readouterr().out  # never redrawn
     assert np.isclose(read_split(out).settings["heldout_fraction"], 0.3)
+
+
+def test_split_like_a_model_rebuilds_the_split_it_trained_on(tiny_run, tmp_path, capsys):
+    """A fresh checkout has no split file: `split --like MODEL` writes the one the model's snapshot
+    records, checked part by part against its hashes, and refuses files the model did not train on."""
+    from img2caricature.cli import main
+    from img2caricature.config import load_config
+    from img2caricature.train.dtn import DTNConfig, train_dtn
+    from tests.conftest import TINY_DTN
+
+    t = tiny_run
+    model = t["root"] / "dtn" / "dtn.pt"   # the same tiny model test_caricature.py trains
+    if not model.exists():
+        train_dtn(t["faces"], t["emoji"], t["encoder"], model.parent, load_config(DTNConfig, None, TINY_DTN + ["steps=2"]),
+                  show_progress=False)
+    # a model that trained on a split unlike a fresh default draw (other people, another seed's emoji)
+    from img2caricature import checkpoint
+    trained_on = load_or_create(tmp_path / "trained-on.json", faces=t["faces"], emoji=t["emoji"],
+                                cfg=SplitConfig(seed=3), adopt=["person0", "person1"])
+    default_draw = read_split(default_path(t["faces"]))
+    assert trained_on.faces != default_draw.faces and trained_on.emoji != default_draw.emoji
+    snap = checkpoint.load(model) | {"split": trained_on.record(t["emoji"]),
+                                     "heldout_identities": trained_on.heldout_identities,
+                                     "heldout_emoji": trained_on.emoji_records(t["emoji"])[1].tolist()}
+    model = tmp_path / "model.pt"
+    checkpoint.save_atomic(snap, model)
+    out = tmp_path / "rebuilt.json"
+    args = ["split", "--faces", str(t["faces"]), "--emoji", str(t["emoji"]), "--like", str(model), "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    rebuilt = read_split(out)
+    assert rebuilt.faces == trained_on.faces and rebuilt.emoji == trained_on.emoji
+    assert "holding out" in capsys.readouterr().out
+    # other people, or other emoji: refused in one line, nothing written
+    other_faces = make_faces(tmp_path / "other" / "faces.h5", n_ids=5, per_id=3)
+    with dataset.Writer(other_faces, "faces") as w:
+        w.set_names([f"someone{i}" for i in range(5)])
+    elsewhere = tmp_path / "other.json"
+    assert main(["split", "--faces", str(other_faces), "--like", str(model), "--out", str(elsewhere)]) == 2
+    assert "is not the faces file" in capsys.readouterr().err and not elsewhere.exists()
+    other_emoji = make_emoji(tmp_path / "other" / t["emoji"].name, n=40, seed=5)
+    assert main(["split", "--faces", str(t["faces"]), "--emoji", str(other_emoji), "--like", str(model),
+                 "--out", str(elsewhere)]) == 2
+    assert "is not the emoji file" in capsys.readouterr().err and not elsewhere.exists()

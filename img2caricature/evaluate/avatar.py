@@ -29,10 +29,11 @@ from tqdm import tqdm
 from img2caricature import checkpoint, dataset
 from img2caricature.avatar.face_encoder import fingerprint, load_face_encoder
 from img2caricature.avatar.features import encode_records
-from img2caricature.avatar.model import AvatarModel, load_avatar_model
+from img2caricature.avatar.model import load_avatar_model
 from img2caricature.avatar.space import ParamSpace, read_space
 from img2caricature.errors import UserError
 from img2caricature.evaluate import avatar_metrics as am
+from img2caricature.evaluate.names import model_names
 from img2caricature.evaluate.retrieval import identity_retrieval
 from img2caricature.metrics import cosine_similarity_matrix
 from img2caricature.runtime import log
@@ -186,8 +187,7 @@ def evaluate_avatar(model_paths: list[Path], faces: Path, emoji: Path, ruler_spe
                     complete: Callable[[dict[str, str]], dict[str, str]] = dict) -> dict:
     """`render` draws an avatar from its traits; `complete` gives every parameter of one (the
     engine's defaults for those the model does not set), which is what gets measured."""
-    models = {Path(p).parent.name + "/" + Path(p).name if Path(p).name == "avatar.pt" else Path(p).stem:
-              load_avatar_model(p) for p in model_paths}
+    models = {name: load_avatar_model(p) for name, p in zip(model_names(model_paths), model_paths)}
     first = next(iter(models.values()))
     held_names = checkpoint.load(model_paths[0]).get("heldout_identities")
     if not held_names:

@@ -17,6 +17,7 @@ from img2caricature.errors import UserError
 from img2caricature.evaluate import attributes, colours, diversity, intervals, realism, realism_set, report
 from img2caricature.evaluate.classifier import ClassifierConfig
 from img2caricature.evaluate.heldout import select_heldout, split_record
+from img2caricature.evaluate.names import model_names
 from img2caricature.evaluate.retrieval import chance_retrieval, identity_retrieval
 from img2caricature.grids import save_pairs
 from img2caricature.nets.colour_code import read_colours
@@ -71,15 +72,6 @@ class EvalInputs:
     cache_dir: Path | None = None
     device: str = "auto"
     split: Path | None = None          # the split file the models trained on (else: what their snapshots record)
-
-
-def model_names(paths: list[Path]) -> list[str]:
-    """runs/dtn/dtn.pt -> 'dtn'; the file name, then the path, where that is not unique."""
-    for naming in (lambda p: p.parent.name or p.stem, lambda p: f"{p.parent.name}/{p.stem}", str):
-        names = [naming(Path(p)) for p in paths]
-        if len(set(names)) == len(names):
-            return names
-    raise UserError("the same model was passed twice")
 
 
 def _load_judge(path: Path) -> tuple[Encoder, list[str]]:

@@ -339,8 +339,8 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
             fs, ft = f_faces[fi].to(d.device), f_emoji[ei].to(d.device)
             if f2 is not None:
                 f2s = f2_faces[fi].to(d.device)
-        else:
-            with torch.no_grad(), autocast(d.device, cfg.cpu_bf16):
+        else:   # float32 like the cache (no autocast), so the two paths give g the same numbers
+            with torch.no_grad():
                 photos = face_images[fi].to(d.device)
                 fs, ft = encode(photos, "photo"), encode(emoji_images[ei].to(d.device), "emoji")
                 f2s = f2.encode(dataset.to_float(photos)) if f2 is not None else None
