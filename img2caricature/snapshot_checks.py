@@ -91,6 +91,9 @@ def _dtn(snapshot: dict, where: str) -> None:
 
         colour_cfg = _config(snapshot, "colour", ColourCodeConfig, where, {"knots": (2, 1024)})
         dim += _held_against(snapshot, "colour", lambda: ColourCode(colour_cfg), where).dim
+    if "encoder2" in snapshot:   # g reads a second f's representation too (DTNConfig.g_reads_f2)
+        encoder2 = _table(snapshot["encoder2"], f"{where}: its 'encoder2'", "an encoder snapshot")
+        dim += _encoder(encoder2, f"{where}: its encoder2")
     if dim != cfg.input_dim:
         raise UserError(f"{where}: its encoder gives {dim}-d features but its generator takes {cfg.input_dim}")
 

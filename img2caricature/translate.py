@@ -20,37 +20,46 @@ from img2caricature.nets.colour_code import ColourCode, ColourCodeConfig, Domain
 from img2caricature.nets.dtn import Generator, GeneratorConfig
 
 
-def g_input(encoder: nn.Module, colour: ColourCode | None, images: torch.Tensor, domain: Domain) -> torch.Tensor:
-    """What g draws from: f(x), and the colour code beside it when the model has one."""
+def g_input(encoder: nn.Module, colour: ColourCode | None, images: torch.Tensor, domain: Domain,
+            encoder2: nn.Module | None = None) -> torch.Tensor:
+    """What g draws from: f(x), then the colour code when the model has one, then f2(x) when
+    its g reads the second f too."""
     z = encoder.encode(images)
-    return z if colour is None else torch.cat([z, colour(images, domain).to(z.dtype)], 1)
+    parts = [z] + ([colour(images, domain).to(z.dtype)] if colour is not None else []) + (
+        [encoder2.encode(images).to(z.dtype)] if encoder2 is not None else [])
+    return torch.cat(parts, 1) if len(parts) > 1 else z
 
 
 class DTNTranslator(nn.Module):
-    def __init__(self, encoder: nn.Module, generator: Generator, colour: ColourCode | None = None):
+    def __init__(self, encoder: nn.Module, generator: Generator, colour: ColourCode | None = None,
+                 encoder2: nn.Module | None = None):
         super().__init__()
-        self.encoder, self.generator, self.colour = encoder, generator, colour
+        self.encoder, self.generator, self.colour, self.encoder2 = encoder, generator, colour, encoder2
 
     @property
     def output_size(self) -> int:
         return self.generator.cfg.output_size
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return self.generator(g_input(self.encoder, self.colour, faces, "photo"))
+        return self.generator(g_input(self.encoder, self.colour, faces, "photo", self.encoder2))
 
 
 def dtn_snapshot(generator: Generator, encoder_snapshot: dict, split: dict | None = None,
-                 colour: ColourCode | None = None, **extra: Any) -> dict:
-    """What `dtn.pt` holds: g, its colour code if any, and f's own snapshot (so one file makes emoji)."""
+                 colour: ColourCode | None = None, encoder2_snapshot: dict | None = None, **extra: Any) -> dict:
+    """What `dtn.pt` holds: g, its colour code if any, and f's own snapshot (so one file makes
+    emoji), and f2's when g reads it too."""
     nets = {"generator": generator} | ({"colour": colour} if colour is not None else {})
-    return registry.snapshot("dtn", nets, split=split, encoder=encoder_snapshot, **extra)
+    second = {"encoder2": encoder2_snapshot} if encoder2_snapshot is not None else {}
+    return registry.snapshot("dtn", nets, split=split, encoder=encoder_snapshot, **second, **extra)
 
 
 def dtn_translator(snapshot: dict) -> DTNTranslator:
     snapshot = registry.upgrade(snapshot)
     generator = Generator(from_dict(GeneratorConfig, snapshot["config"]["generator"], "dtn checkpoint"))
     generator.load_state_dict(snapshot["state_dicts"]["generator"])
-    return DTNTranslator(registry.encoder_from_snapshot(snapshot["encoder"]), generator, snapshot_colour(snapshot))
+    encoder2 = registry.encoder_from_snapshot(snapshot["encoder2"]) if "encoder2" in snapshot else None
+    return DTNTranslator(registry.encoder_from_snapshot(snapshot["encoder"]), generator, snapshot_colour(snapshot),
+                         encoder2)
 
 
 def snapshot_colour(snapshot: dict) -> ColourCode | None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from img2caricature.config import load_config
+from img2caricature.errors import UserError
 from img2caricature.nets.encoder import load_encoder
 from img2caricature.train.common import grad_scaler
 from img2caricature.train.dtn import (Batch, DTNConfig, build_nets, generator_losses, second_f_snapshot, train_dtn,
@@ -71,3 +72,53 @@ def test_the_second_f_can_be_the_f_inside_a_dtn_snapshot(tiny_run, tmp_path):
     assert from_dtn["kind"] == "encoder" and from_dtn["config"] == from_file["config"]
     assert all(torch.equal(v, from_file["state_dicts"]["encoder"][k])
                for k, v in from_dtn["state_dicts"]["encoder"].items())
+
+
+def test_a_g_that_reads_f2_carries_f2_in_its_model_file(tiny_run, tmp_path):
+    """g_reads_f2: g's input ends with f2(x), and the model file carries f2 to put it there."""
+    from img2caricature.translate import load_translator
+
+    t = tiny_run
+    cfg = load_config(DTNConfig, None, TINY_DTN + ["steps=2", f"second_f='{t['encoder']}'", "g_reads_f2=true"])
+    train_dtn(t["faces"], t["emoji"], t["encoder"], tmp_path / "run", cfg, show_progress=False)
+    model = load_translator(tmp_path / "run" / "dtn.pt").eval()
+    assert model.encoder2 is not None
+    assert model.generator.cfg.input_dim == model.encoder.dim + model.encoder2.dim
+    faces = torch.rand(2, 3, 152, 152) * 2 - 1
+    seen = []
+    model.generator.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    with torch.no_grad():
+        for p in model.encoder2.parameters():   # f2 here is a copy of the tiny f: make it another one
+            p.add_(0.5 * torch.randn_like(p))
+        model(faces)
+        assert not torch.allclose(model.encoder2.encode(faces), model.encoder.encode(faces), atol=1e-3)
+        assert torch.equal(seen[0][:, model.encoder.dim:], model.encoder2.encode(faces))   # f2(x) reaches g
+        assert torch.equal(seen[0][:, :model.encoder.dim], model.encoder.encode(faces))
+    with pytest.raises(UserError, match="needs second_f"):
+        train_dtn(t["faces"], t["emoji"], t["encoder"], tmp_path / "bad",
+                  load_config(DTNConfig, None, TINY_DTN + ["steps=1", "g_reads_f2=true"]), show_progress=False)
+
+
+def test_a_g_warm_started_to_read_f2_first_draws_as_before(tiny_run, tmp_path):
+    """init_from a g that read f(x) alone: f2's new input rows start at zero, so the bigger g
+    draws exactly what the old one drew, whatever f2 says."""
+    from img2caricature import registry
+    from img2caricature.train.dtn import warm_start
+
+    t = tiny_run
+    base = load_config(DTNConfig, None, TINY_DTN + ["steps=2"])
+    train_dtn(t["faces"], t["emoji"], t["encoder"], tmp_path / "base", base, show_progress=False)
+    snap = registry.load_snapshot(tmp_path / "base" / "dtn.pt")
+    f, f2 = load_encoder(t["encoder"]), load_encoder(t["encoder"])
+    cfg = load_config(DTNConfig, None, TINY_DTN + ["g_reads_f2=true", f"second_f='{t['encoder']}'"])
+    nets = build_nets(f, cfg, torch.device("cpu"), f2=f2)
+    warm_start(nets.g, snap, registry.load_encoder_snapshot(t["encoder"]), f2_inputs=f2.dim)
+    old_g = registry.translator_from_snapshot(snap).generator.eval()
+    z, z2 = torch.randn(3, f.dim), torch.randn(3, f2.dim)
+    with torch.no_grad():
+        assert torch.allclose(nets.g.eval()(torch.cat([z, z2], 1)), old_g(z), atol=1e-6)
+    # the input layer itself (a tiny g's emoji hardly depend on its input): old rows kept, f2's zero
+    key = next(iter(old_g.state_dict()))
+    grown, before = nets.g.state_dict()[key], old_g.state_dict()[key]
+    assert grown.shape[0] == f.dim + f2.dim and torch.equal(grown[:f.dim], before)
+    assert not grown[f.dim:].any()

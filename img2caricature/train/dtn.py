@@ -72,10 +72,13 @@ class DTNConfig(run.Schedule):   # + log_every, sample_every, checkpoint_every, 
     colour_code: bool = False
     colour_weight: float = 1.0  # L_COLOUR's weight in g's loss (squared error in emoji standard deviations)
     # a second eye on identity: L_CONST2 = d(f2(s), f2(g(f(s)))), f2 an encoder.pt, a published
-    # f's name, or a dtn.pt (its f). f2 only judges (g's input stays f(x)): g cannot then write
+    # f's name, or a dtn.pt (its f). f2 only judges unless g_reads_f2: g cannot then write
     # the person in details that one f reads and other eyes do not. "" = off.
     second_f: str = ""
     alpha2: float = 15.0        # L_CONST2's weight (ramped with alpha)
+    # g also reads f2(x) beside f(x): what f2 sees and f ignores (dlib's f: the hair's shape,
+    # the crop outside the face) can then reach the drawing; f2 rides in the model file
+    g_reads_f2: bool = False
     # warm start: a trained dtn.pt (same f) whose g (its moving average) seeds every layer of
     # this g it has, and whose colour code this run keeps; a 64-px g so starts a "subpixel"
     # 128-px one as itself enlarged. D starts fresh. "" = g from scratch.
@@ -107,7 +110,7 @@ class Batch:
 def build_nets(f: Encoder, cfg: DTNConfig, device: torch.device, colour: ColourCode | None = None,
                f2: Encoder | None = None) -> Nets:
     """`colour`: a fitted colour code, when cfg.colour_code asks for one; `f2`: L_CONST2's f."""
-    input_dim = f.dim + (colour.dim if colour is not None else 0)
+    input_dim = f.dim + (colour.dim if colour is not None else 0) + (f2.dim if cfg.g_reads_f2 else 0)
     g = Generator(GeneratorConfig(input_dim=input_dim, output_size=cfg.output_size, widths=cfg.g_widths,
                                   last_up=cfg.g_last_up))
     D = Discriminator(DiscriminatorConfig(input_size=cfg.output_size, widths=cfg.d_widths))
@@ -135,15 +138,23 @@ def update_ema(g_ema: nn.Module, g: nn.Module, decay: float, step: int | None = 
         b_ema.copy_(b)
 
 
-def warm_start(g: nn.Module, snapshot: dict, encoder_snapshot: dict) -> None:
+def warm_start(g: nn.Module, snapshot: dict, encoder_snapshot: dict, f2_inputs: int = 0) -> None:
     """g's layers from a trained DTN snapshot's g (in place): every layer they share must match
-    in shape, and the only layers g may lack a value for are the subpixel head's."""
+    in shape, and the only layers g may lack a value for are the subpixel head's. `f2_inputs`: g reads f2(x)
+    too and init_from's g did not: its input layer gains that many rows, at zero."""
     if snapshot.get("kind") != "dtn":
         raise UserError(f"init_from must be a DTN snapshot (dtn.pt), got kind {snapshot.get('kind')!r}")
     if snapshot["encoder"]["config"] != encoder_snapshot["config"]:
         raise UserError("init_from was trained with another f than this run's --encoder")
-    state = snapshot["state_dicts"]["generator"]
+    state = dict(snapshot["state_dicts"]["generator"])
     own = g.state_dict()
+    first = next(iter(own))   # g's input layer: its rows are g's input features
+    theirs, ours = state.get(first), own[first]
+    if f2_inputs and theirs is not None and theirs.shape[0] + f2_inputs == ours.shape[0]:
+        # g now reads more (f2(x) after f(x) and the colour code): the new rows start at zero,
+        # so the warm-started g draws exactly what init_from's g drew
+        state[first] = torch.cat([theirs, theirs.new_zeros(ours.shape[0] - theirs.shape[0], *theirs.shape[1:])])
+        log.info(f"g's input grew from {theirs.shape[0]} to {ours.shape[0]} features (the new ones start at zero)")
     wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
     if wrong:
         raise UserError(f"init_from's g does not fit this g (its input: f and the colour code; its widths): "
@@ -290,7 +301,11 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
     d, out = run.start(out, cfg, resume, device_name)
     enc_snapshot = registry.load_encoder_snapshot(encoder_path)
     f = registry.encoder_from_snapshot(enc_snapshot)
-    f2 = registry.encoder_from_snapshot(second_f_snapshot(cfg.second_f)) if cfg.second_f else None
+    if cfg.g_reads_f2 and not cfg.second_f:
+        raise UserError("g_reads_f2 = true needs second_f (the f2 that g is to read)")
+    f2_snapshot = registry.upgrade(second_f_snapshot(cfg.second_f)) if cfg.second_f else None
+    f2 = registry.encoder_from_snapshot(f2_snapshot) if f2_snapshot is not None else None
+    f2_in_g = f2 if cfg.g_reads_f2 else None   # g_input's second encoder
     data = translator_data(split_path, faces, emoji, cfg.n_samples, enc_snapshot)
     init = registry.load_snapshot(cfg.init_from, "cpu") if cfg.init_from else None
     init_colour = snapshot_colour(init) if init is not None else None
@@ -309,7 +324,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
 
     nets = build_nets(f, cfg, d.device, colour, f2)
     if init is not None:   # before the trainer: a resumed run's own state then replaces it
-        warm_start(nets.g, init, enc_snapshot)
+        warm_start(nets.g, init, enc_snapshot, f2.dim if f2_in_g is not None and "encoder2" not in init else 0)
         if nets.g_ema is not None:
             nets.g_ema.load_state_dict(nets.g.state_dict())
     nets_ddp = Nets(nets.f, distributed.wrap(nets.g, d), distributed.wrap(nets.D, d), nets.g_ema, nets.colour, nets.f2)
@@ -317,7 +332,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
                              (cfg.beta1, cfg.beta2), d.device)
 
     def encode(x: torch.Tensor, domain: Domain) -> torch.Tensor:
-        return g_input(f, nets.colour, dataset.to_float(x), domain)
+        return g_input(f, nets.colour, dataset.to_float(x), domain, f2_in_g)
 
     t0 = time.time()
     if cfg.cache_f:
@@ -329,6 +344,10 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
             f_emoji = torch.cat([f_emoji, colour.standardise(emoji_colours, "emoji")], 1)
         if f2 is not None:
             f2_faces = map_batches(lambda x: f2.encode(dataset.to_float(x)), face_images, device=d.device)
+        if f2_in_g is not None:   # g's input ends with f2(x), as translate.g_input builds it
+            f_faces = torch.cat([f_faces, f2_faces], 1)
+            f_emoji = torch.cat([f_emoji, map_batches(lambda x: f2.encode(dataset.to_float(x)), emoji_images,
+                                                      device=d.device)], 1)
         log.info(f"f(x) cached for {len(f_faces)} faces and {len(f_emoji)} emoji in {time.time() - t0:.1f}s")
     face_ids, emoji_ids = torch.arange(len(face_images)), torch.arange(len(emoji_images))
 
@@ -354,8 +373,8 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
         g_sample = sampler(nets)
         g_sample.eval()
         with torch.no_grad():
-            from_faces = g_sample(g_input(f, nets.colour, data.sample_faces.to(d.device), "photo")).cpu()
-            from_emoji = g_sample(g_input(f, nets.colour, data.sample_emoji.to(d.device), "emoji")).cpu()
+            from_faces = g_sample(g_input(f, nets.colour, data.sample_faces.to(d.device), "photo", f2_in_g)).cpu()
+            from_emoji = g_sample(g_input(f, nets.colour, data.sample_emoji.to(d.device), "emoji", f2_in_g)).cpu()
         save_pairs(out / "samples" / f"faces-{step:08d}.png", data.sample_faces, from_faces)
         save_pairs(out / "samples" / f"emoji-{step:08d}.png", data.sample_emoji, from_emoji)
 
@@ -363,6 +382,7 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
     trainer = run.Trainer(
         "train-dtn", cfg.steps, modules, {"g": opt.g, "D": opt.d}, step,
         snapshot=lambda step: dtn_snapshot(sampler(nets), enc_snapshot, colour=nets.colour, step=step,
+                                           encoder2_snapshot=f2_snapshot if f2_in_g is not None else None,
                                            **data.snapshot_extras()),
         snapshot_name="dtn.pt", log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
         keep_states=cfg.keep_states, snapshot_every=cfg.snapshot_every,
