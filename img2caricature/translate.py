@@ -25,9 +25,11 @@ def g_input(encoder: nn.Module, colour: ColourCode | None, images: torch.Tensor,
     """What g draws from: f(x), then the colour code when the model has one, then f2(x) when
     its g reads the second f too."""
     z = encoder.encode(images)
-    parts = [z] + ([colour(images, domain).to(z.dtype)] if colour is not None else []) + (
-        [encoder2.encode(images).to(z.dtype)] if encoder2 is not None else [])
-    return torch.cat(parts, 1) if len(parts) > 1 else z
+    if colour is not None:
+        z = torch.cat([z, colour(images, domain).to(z.dtype)], 1)
+    if encoder2 is not None:
+        z = torch.cat([z, encoder2.encode(images).to(z.dtype)], 1)
+    return z
 
 
 class DTNTranslator(nn.Module):

@@ -343,11 +343,11 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
             f_faces = torch.cat([f_faces, colour.standardise(face_colours, "photo")], 1)
             f_emoji = torch.cat([f_emoji, colour.standardise(emoji_colours, "emoji")], 1)
         if f2 is not None:
-            f2_faces = map_batches(lambda x: f2.encode(dataset.to_float(x)), face_images, device=d.device)
+            f2_of = lambda x: f2.encode(dataset.to_float(x))  # noqa: E731
+            f2_faces = map_batches(f2_of, face_images, device=d.device)
         if f2_in_g is not None:   # g's input ends with f2(x), as translate.g_input builds it
             f_faces = torch.cat([f_faces, f2_faces], 1)
-            f_emoji = torch.cat([f_emoji, map_batches(lambda x: f2.encode(dataset.to_float(x)), emoji_images,
-                                                      device=d.device)], 1)
+            f_emoji = torch.cat([f_emoji, map_batches(f2_of, emoji_images, device=d.device)], 1)
         log.info(f"f(x) cached for {len(f_faces)} faces and {len(f_emoji)} emoji in {time.time() - t0:.1f}s")
     face_ids, emoji_ids = torch.arange(len(face_images)), torch.arange(len(emoji_images))
 
@@ -362,7 +362,10 @@ def train_dtn(faces: Path, emoji: Path, encoder_path: Path | str, out: Path, cfg
             with torch.no_grad():
                 photos = face_images[fi].to(d.device)
                 fs, ft = encode(photos, "photo"), encode(emoji_images[ei].to(d.device), "emoji")
-                f2s = f2.encode(dataset.to_float(photos)) if f2 is not None else None
+                if f2_in_g is not None:   # g's input already ends with f2(s)
+                    f2s = fs[:, -f2.dim:]
+                elif f2 is not None:
+                    f2s = f2.encode(dataset.to_float(photos))
         return Batch(fs, ft, dataset.to_float(emoji_small[ei].to(d.device)), f2s)
 
     def step(step: int) -> dict[str, torch.Tensor]:
